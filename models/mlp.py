@@ -1,0 +1,127 @@
+"""The two residual MLP families of "Rethinking the shape convention of an MLP".
+
+Symbols: d_x input size, d_y output size, d_z residual-stream width, d_h hidden width inside a
+block, depth = number of blocks L.
+
+    x (B, d_x) --W_in--> z_0 (B, d_z)                         W_in: d_z x d_x (may be fixed)
+    z_{i+1} = z_i + W_up_i relu(W_down_i BN(z_i))             block i, i = 0..L-1
+    y_hat = sigmoid(W_out z_L) (B, d_y)                       W_out: d_y x d_z
+
+    hourglass     (wide-narrow-wide):   d_z --W_down--> d_h --W_up--> d_z   with d_h < d_z
+    conventional  (narrow-wide-narrow): d_z --W_down--> d_h --W_up--> d_z   with d_h > d_z = d_y
+
+BN is an affine-free BatchNorm1d on the residual branch only. No biases, no residual scaling,
+PyTorch's default nn.Linear init everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+class SpecError(ValueError):
+    """An architecture that breaks its family's shape rule."""
+
+
+@dataclass(frozen=True)
+class MLPSpec:
+    """Absolute dimensions of one model; invariants are checked at construction."""
+
+    family: str
+    d_x: int
+    d_y: int
+    d_z: int
+    d_h: int
+    depth: int
+    fix_w_in: bool = False
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise SpecError(
+                f"unknown family {self.family!r}; choose one of {sorted(FAMILIES)} (arch=...)"
+            )
+        for name in ("d_x", "d_y", "d_z", "d_h", "depth"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SpecError(f"{name} must be a positive integer, got {value!r}")
+        FAMILIES[self.family].check(self)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family is its shape rule; every family shares the same block and forward pass."""
+
+    name: str
+    rule: str
+
+    def check(self, spec: MLPSpec) -> None:
+        if self.name == "hourglass" and not spec.d_h < spec.d_z:
+            raise SpecError(
+                f"hourglass needs d_h < d_z (wide-narrow-wide), got d_h={spec.d_h}, "
+                f"d_z={spec.d_z}: lower arch.d_h or raise arch.d_z"
+            )
+        if self.name == "conventional":
+            if spec.d_z != spec.d_y:
+                raise SpecError(
+                    f"conventional keeps the residual width equal to the output size "
+                    f"(d_z = d_y = {spec.d_y}), got d_z={spec.d_z}: drop arch.d_z or set it "
+                    f"to {spec.d_y}"
+                )
+            if not spec.d_h > spec.d_z:
+                raise SpecError(
+                    f"conventional needs d_h > d_z (narrow-wide-narrow), got d_h={spec.d_h}, "
+                    f"d_z={spec.d_z}: raise arch.d_h above {spec.d_z}"
+                )
+
+
+FAMILIES: dict[str, Family] = {
+    "hourglass": Family("hourglass", "d_h < d_z"),
+    "conventional": Family("conventional", "d_h > d_z = d_y"),
+}
+
+
+class Block(nn.Module):
+    """z + W_up relu(W_down BN(z)); (B, d_z) -> (B, d_z)."""
+
+    def __init__(self, d_z: int, d_h: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(d_z, affine=False)
+        self.down = nn.Linear(d_z, d_h, bias=False)
+        self.up = nn.Linear(d_h, d_z, bias=False)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z + self.up(torch.relu(self.down(self.norm(z))))
+
+
+class ResidualMLP(nn.Module):
+    """W_in, `depth` residual blocks, W_out and a sigmoid; the same module for both families."""
+
+    def __init__(self, spec: MLPSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.w_in = nn.Linear(spec.d_x, spec.d_z, bias=False)
+        self.w_in.weight.requires_grad_(not spec.fix_w_in)
+        self.blocks = nn.ModuleList(Block(spec.d_z, spec.d_h) for _ in range(spec.depth))
+        self.w_out = nn.Linear(spec.d_z, spec.d_y, bias=False)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, d_x) -> z_0 (B, d_z). With a fixed W_in this can be computed once per input."""
+        return self.w_in(x)
+
+    def head(self, z0: torch.Tensor) -> torch.Tensor:
+        """z_0 (B, d_z) -> y_hat (B, d_y)."""
+        z = z0
+        for block in self.blocks:
+            z = block(z)
+        return torch.sigmoid(self.w_out(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+def build_model(spec: MLPSpec) -> ResidualMLP:
+    """The one factory: both families share the module, their specs differ."""
+    return ResidualMLP(spec)

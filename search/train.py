@@ -1,0 +1,196 @@
+"""Train one model on one task: a single linear function, no Optuna.
+
+Data stays on the device as whole tensors; each epoch is a fresh permutation sliced into
+batches; the loss is accumulated on the device and checked once per epoch (no per-step host
+syncs). The weights with the lowest eval MSE are kept, and test metrics are reported for them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import torch
+
+from models import MLPSpec, build_model
+
+from .metrics import psnr_per_image, ssim_per_image
+from .tasks import TaskData
+
+Report = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    eval_every: int = 1  # epochs between evaluations (the last epoch is always evaluated)
+    bf16: bool = False  # bf16 autocast, CUDA only
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    status: str  # "ok" or "diverged"
+    eval_mse: float
+    eval_psnr: float
+    eval_ssim: float
+    test_psnr: float
+    test_ssim: float
+    best_epoch: int
+    epochs_run: int
+    seconds: float
+    device: str
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when present, else CPU; anything else as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device=cuda was asked for but no CUDA GPU is visible: use device=cpu")
+    return device
+
+
+@torch.no_grad()
+def evaluate(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    image_shape: tuple[int, int, int] | None = None,
+) -> dict[str, float]:
+    """Mean MSE and per-image PSNR (and SSIM when image_shape is given) over a whole split."""
+    sq, psnr, ssim = x.new_zeros(()), x.new_zeros(()), x.new_zeros(())
+    for start in range(0, x.shape[0], batch_size):
+        pred = forward(x[start : start + batch_size]).float()
+        target = y[start : start + batch_size]
+        sq += (pred - target).pow(2).mean(dim=1).sum()
+        psnr += psnr_per_image(pred, target).sum()
+        if image_shape is not None:
+            ssim += ssim_per_image(pred, target, image_shape).sum()
+    n = x.shape[0]
+    out = {"mse": (sq / n).item(), "psnr": (psnr / n).item()}
+    if image_shape is not None:
+        out["ssim"] = (ssim / n).item()
+    return out
+
+
+def train(
+    spec: MLPSpec,
+    data: TaskData,
+    settings: TrainSettings,
+    device: torch.device | str = "cpu",
+    report: Report | None = None,
+) -> TrainResult:
+    """Train `spec` on `data`; `report(epoch, metrics)` is called after every evaluation.
+
+    `report` may raise to stop the run (early stopping); the exception propagates.
+    """
+    started = time.perf_counter()
+    device = torch.device(device)
+    torch.manual_seed(settings.seed)
+    model = build_model(spec).to(device)
+    gen = torch.Generator(device=device).manual_seed(settings.seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        opt = torch.optim.AdamW(
+            params, lr=settings.lr, weight_decay=settings.weight_decay, fused=True
+        )
+    except (RuntimeError, TypeError):  # fused kernel not available for this device
+        opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if settings.bf16 and device.type == "cuda"
+        else nullcontext()
+    )
+
+    # With a fixed W_in and a deterministic input, z_0 = W_in x is computed once: (N, d_z).
+    cached = spec.fix_w_in and data.task.deterministic
+    if cached:
+        with torch.no_grad():
+            encode = lambda x: torch.cat([model.embed(c) for c in x.split(4096)])  # noqa: E731
+            train_in, eval_in, test_in = (encode(p.x) for p in (data.train, data.eval, data.test))
+        forward = model.head
+    else:
+        train_in, eval_in, test_in = data.train.x, data.eval.x, data.test.x
+        forward = model
+
+    n = train_in.shape[0]
+    bs = settings.batch_size
+    # BatchNorm cannot train on a batch of one: drop a last batch of size 1.
+    steps_per_epoch = n // bs + (1 if n % bs > 1 else 0)
+    total_steps = max(1, settings.epochs * steps_per_epoch)
+    perturb = data.task.perturb
+    step = 0
+    best_mse, best_state, best_epoch = math.inf, None, 0
+    history: list[dict[str, float]] = []
+    status = "ok"
+    epoch = 0
+    for epoch in range(1, settings.epochs + 1):
+        model.train()
+        perm = torch.randperm(n, device=device, generator=gen)
+        loss_sum = torch.zeros((), device=device)
+        for i in range(steps_per_epoch):
+            idx = perm[i * bs : (i + 1) * bs]
+            xb = perturb(train_in[idx], gen)
+            yb = data.train.y[idx]
+            for group in opt.param_groups:  # linear decay to 0, no warm-up
+                group["lr"] = settings.lr * (1.0 - step / total_steps)
+            with autocast:
+                loss = torch.nn.functional.mse_loss(forward(xb).float(), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach()
+            step += 1
+        if not math.isfinite(loss_sum.item()):
+            status = "diverged"
+            break
+        if epoch % settings.eval_every and epoch != settings.epochs:
+            continue
+        model.eval()
+        with autocast:
+            metrics = evaluate(forward, eval_in, data.eval.y, 4 * bs)
+        metrics["train_mse"] = loss_sum.item() / max(1, steps_per_epoch)
+        history.append({"epoch": epoch, **metrics})
+        if not math.isfinite(metrics["mse"]):
+            status = "diverged"
+            break
+        if metrics["mse"] < best_mse:
+            best_mse, best_epoch = metrics["mse"], epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if report is not None:
+            report(epoch, metrics)
+
+    nan = float("nan")
+    if best_state is None:
+        return TrainResult(
+            status, nan, nan, nan, nan, nan, 0, epoch, time.perf_counter() - started,
+            str(device), history,
+        )
+    model.load_state_dict(best_state)
+    model.eval()
+    with autocast:
+        ev = evaluate(forward, eval_in, data.eval.y, 4 * bs, data.image_shape)
+        te = evaluate(forward, test_in, data.test.y, 4 * bs, data.image_shape)
+    return TrainResult(
+        status=status,
+        eval_mse=ev["mse"],
+        eval_psnr=ev["psnr"],
+        eval_ssim=ev["ssim"],
+        test_psnr=te["psnr"],
+        test_ssim=te["ssim"],
+        best_epoch=best_epoch,
+        epochs_run=epoch,
+        seconds=time.perf_counter() - started,
+        device=str(device),
+        history=history,
+    )
