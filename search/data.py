@@ -343,6 +343,14 @@ def load(settings: DataSettings) -> Splits:
             f"unknown dataset {settings.name!r}; choose one of {', '.join(LOADERS)} (dataset=...)"
         )
     splits = LOADERS[settings.name](settings)
+    for part in (splits.train, splits.eval, splits.test):
+        if tuple(part.images.shape[1:]) != IMAGE_SHAPES[settings.name]:
+            raise DataError(
+                f"{settings.name}: images are {tuple(part.images.shape[1:])}, expected "
+                f"(C, H, W) = {IMAGE_SHAPES[settings.name]}; is dataset.root the right folder?"
+            )
+        if len(part.labels) == 0:
+            raise DataError(f"{settings.name}: a split came out empty; check the files")
     if settings.limit:
         n = settings.limit
         parts = (splits.train, splits.eval, splits.test)

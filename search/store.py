@@ -1,5 +1,203 @@
-"""Placeholder replaced below."""
+"""Where studies live: SQLite (default), Optuna's journal file, or PostgreSQL shared by workers.
+
+PostgreSQL passwords are never put in a URL we build: libpq reads PGPASSWORD or ~/.pgpass
+itself, so no password reaches a log line, an error message or a study attribute. A URL a user
+gives with a password inside is shown with the password masked.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+DIRECTIONS = ["maximize", "minimize"]
 
 
 class StorageError(RuntimeError):
-    """A storage the tool cannot open or write."""
+    """A storage the tool cannot open or write, or a study it must not change."""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    kind: str = "sqlite"
+    url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 5432
+    user: str = "postgres"
+    database: str = "hgsearch"
+    heartbeat_interval: int = 20  # seconds; RDB storages shared by several workers
+    grace_period: int = 60
+    max_retry: int = 2  # retries of a trial whose worker died
+
+    @property
+    def shared(self) -> bool:
+        """Several processes may write at once (heartbeats, no stale-trial sweep by us)."""
+        return self.kind in ("postgres", "journal") or self.resolved_url().startswith(
+            ("postgresql", "mysql")
+        )
+
+    def resolved_url(self) -> str:
+        if self.url:
+            return self.url
+        if self.kind == "postgres":
+            return f"postgresql+psycopg2://{self.user}@{self.host}:{self.port}/{self.database}"
+        raise StorageError(f"storage.url is not set for storage={self.kind}")
+
+
+def redact(text: str) -> str:
+    """Mask any password in URLs inside `text` (scheme://user:PASSWORD@host)."""
+    text = re.sub(r"(://[^:/@\s]+):[^@\s]*@", r"\1:***@", text)
+    pw = os.environ.get("PGPASSWORD")
+    return text.replace(pw, "***") if pw else text
+
+
+def from_config(raw: dict[str, Any]) -> StorageSettings:
+    from .settings import build
+
+    return build(StorageSettings, raw, "storage")
+
+
+def sqlite_path(url: str) -> Path | None:
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///") :])
+    return None
+
+
+def _writable_parent(path: Path, what: str) -> None:
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the folder {folder} for the {what} ({exc.strerror}): set run_dir= "
+            f"or storage.url= to a writable place"
+        ) from None
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise StorageError(
+            f"the {what} at {path} is in a read-only place: set run_dir= or storage.url= to a "
+            f"writable folder"
+        )
+
+
+def open_storage(settings: StorageSettings, *, create: bool) -> optuna.storages.BaseStorage:
+    """Open (and with create=True, make) the storage; one-line StorageError on failure."""
+    if settings.kind == "journal" and not (settings.url or "").count("://"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = Path(settings.resolved_url())
+        if not create and not path.exists():
+            raise StorageError(f"no journal file at {path}: run `hgsearch sweep` first")
+        if create:
+            _writable_parent(path, "journal file")
+        try:
+            return JournalStorage(JournalFileBackend(str(path)))
+        except OSError as exc:
+            raise StorageError(f"cannot open the journal file {path}: {exc.strerror}") from None
+    url = settings.resolved_url()
+    path = sqlite_path(url)
+    if path is not None:
+        if not create and not path.exists():
+            raise StorageError(
+                f"no study database at {path}: run `hgsearch sweep` first, or point "
+                f"storage.url at an existing one"
+            )
+        if create:
+            _writable_parent(path, "study database")
+        return _rdb(url, settings, engine_kwargs={"connect_args": {"timeout": 60}}, heartbeat=False)
+    return _rdb(url, settings, engine_kwargs={"pool_pre_ping": True}, heartbeat=True)
+
+
+def _rdb(url: str, settings: StorageSettings, *, engine_kwargs: dict, heartbeat: bool):
+    kwargs: dict[str, Any] = {"engine_kwargs": engine_kwargs}
+    if heartbeat:
+        kwargs.update(heartbeat_interval=settings.heartbeat_interval,
+                      grace_period=settings.grace_period)
+        params = inspect.signature(optuna.storages.RDBStorage.__init__).parameters
+        if "heartbeat_stale_trial_callback" in params:  # Optuna >= 4.9
+            kwargs["heartbeat_stale_trial_callback"] = (
+                optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=settings.max_retry)
+            )
+        else:
+            kwargs["failed_trial_callback"] = optuna.storages.RetryFailedTrialCallback(
+                max_retry=settings.max_retry
+            )
+    try:
+        return optuna.storages.RDBStorage(url, **kwargs)
+    except ImportError as exc:
+        raise StorageError(
+            f"the driver for {redact(url)} is not installed ({exc}); for PostgreSQL: "
+            f"pip install 'hourglass-search[postgres]'"
+        ) from None
+    except Exception as exc:  # sqlalchemy's OperationalError and friends
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"cannot open the study storage {redact(url)}: {redact(first)}") from None
+
+
+def _normal(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            out += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [prefix.rstrip(".")]
+
+
+def open_study(
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    sampler: optuna.samplers.BaseSampler,
+    fingerprint: dict[str, Any],
+    *,
+    metric: str,
+    allow_change: bool,
+) -> optuna.Study:
+    """Create or resume a study; refuse to resume one whose stored search space differs."""
+    fingerprint = _normal(fingerprint)
+    try:
+        existing = name in optuna.study.get_all_study_names(storage)
+        study = optuna.create_study(
+            storage=storage, study_name=name, directions=DIRECTIONS, sampler=sampler,
+            load_if_exists=True,
+        )
+    except Exception as exc:
+        if isinstance(exc, StorageError):
+            raise
+        raise StorageError(f"cannot open study {name}: {redact(str(exc).splitlines()[0])}") from None
+    stored = study.user_attrs.get("hgsearch_config")
+    if existing and stored is not None and stored != fingerprint and not allow_change:
+        changed = ", ".join(_differences(stored, fingerprint)[:4])
+        raise StorageError(
+            f"study {name} was created with a different search space (changed: {changed}); "
+            f"rerun with its settings, pick another search.name=, or pass "
+            f"search.allow_space_change=true"
+        )
+    if stored is None or (stored != fingerprint and allow_change):
+        study.set_metric_names([metric, "params"])
+        study.set_user_attr("hgsearch_config", fingerprint)
+    return study
+
+
+def fail_stale_running(study: optuna.Study) -> int:
+    """Single-process storages: a RUNNING trial left by a killed run can never finish."""
+    storage = study._storage
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in stale:
+        storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+        storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+    return len(stale)
+
+
+def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    return sorted(optuna.study.get_all_study_names(storage))

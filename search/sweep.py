@@ -1,2 +1,310 @@
-def cmd_sweep(o): raise NotImplementedError
-cmd_status = cmd_frontier = cmd_sweep
+"""`hgsearch sweep` / `status` / `frontier`: studies of both families in one storage.
+
+A study is one (experiment, task, dataset, family, budget mode). Its target is a total of
+trained trials: re-running the same command resumes it and stops once the target is reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from .objective import METRICS, Diverged, EarlyStop, Objective, trained_trials
+from .sampler import make_sampler
+from .settings import ConfigError, Settings, build
+from .space import Budget, FamilySpace, check_feasible, grid_of, parse_budget, parse_family_space
+from .store import (
+    StorageSettings,
+    fail_stale_running,
+    open_storage,
+    open_study,
+)
+from .store import from_config as storage_from_config
+
+log = logging.getLogger("hgsearch")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a sweep needs besides the data, validated before anything runs."""
+
+    settings: Settings
+    prefix: str
+    families: tuple[str, ...]
+    spaces: dict[str, FamilySpace]
+    budget: Budget
+    n_trials: int
+    replicas: int
+    metric: str
+    max_attempts: int
+    allow_space_change: bool
+    early_stop: EarlyStop
+    storage: StorageSettings
+    sampler: dict[str, Any]
+    worker: int
+
+    @property
+    def run_folder(self) -> Path:
+        s = self.settings
+        return Path(s.run_dir) / f"{self.prefix}-{s.task.name}-{s.data.name}"
+
+    def study_name(self, family: str) -> str:
+        s = self.settings
+        mode = "-matched" if self.budget.matched else ""
+        return f"{self.prefix}-{s.task.name}-{s.data.name}-{family}{mode}"
+
+    def fingerprint(self, family: str) -> dict[str, Any]:
+        raw = self.settings.raw
+        train = {k: v for k, v in raw["train"].items() if k != "seed"}
+        return {
+            "task": raw["task"],
+            "dataset": {k: raw["dataset"][k] for k in ("name", "split_seed", "limit")},
+            "family": family,
+            "space": raw["space"][family],
+            "budget": raw["search"]["budget"],
+            "train": train,
+            "replicas": self.replicas,
+            "metric": self.metric,
+            "fix_w_in": self.settings.arch.fix_w_in,
+        }
+
+
+def make_plan(settings: Settings) -> Plan:
+    raw = settings.raw
+    search = raw["search"]
+    d_x, d_y = settings.dims()
+    families = tuple(search.get("families") or ())
+    if not families:
+        raise ConfigError("search.families is empty: list hourglass and/or conventional")
+    spaces = {}
+    for family in families:
+        if family not in ("hourglass", "conventional"):
+            raise ConfigError(f"unknown family {family!r} in search.families")
+        if family not in (raw.get("space") or {}):
+            raise ConfigError(f"space.{family} is missing: the search space has no {family} entry")
+        spaces[family] = parse_family_space(family, raw["space"][family], d_x)
+    budget = parse_budget(search.get("budget") or {})
+    for space in spaces.values():
+        check_feasible(space, budget, d_x, d_y, settings.arch.fix_w_in)
+    metric = search.get("metric", "eval_psnr")
+    if metric not in METRICS:
+        raise ConfigError(f"search.metric={metric!r}; choose one of {', '.join(METRICS)}")
+    n_trials, replicas = int(search.get("n_trials", 10)), int(search.get("replicas", 1))
+    if n_trials < 1 or replicas < 1:
+        raise ConfigError("search.n_trials and search.replicas must be at least 1")
+    early = build(EarlyStop, search.get("early_stop") or {}, "search.early_stop")
+    plan = Plan(
+        settings=settings,
+        prefix=str(search.get("name") or "sweep"),
+        families=families,
+        spaces=spaces,
+        budget=budget,
+        n_trials=n_trials,
+        replicas=replicas,
+        metric=metric,
+        max_attempts=int(search.get("max_attempts") or 20 * n_trials),
+        allow_space_change=bool(search.get("allow_space_change", False)),
+        early_stop=early,
+        storage=storage_from_config(raw["storage"]),
+        sampler=dict(raw["sampler"]),
+        worker=int(raw.get("worker", 0)),
+    )
+    for family in families:  # a bad sampler/space pairing fails now, not mid-sweep
+        sampler_for(plan, family)
+    return plan
+
+
+def sampler_for(plan: Plan, family: str) -> optuna.samplers.BaseSampler:
+    grid = grid_of(plan.spaces[family], plan.budget) if plan.sampler.get("name") == "grid" else None
+    return make_sampler(plan.sampler, plan.study_name(family), plan.worker, grid)
+
+
+@cache
+def git_revision() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here,
+                             capture_output=True, text=True, timeout=5)
+        if out.returncode == 0:
+            return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return "v" + version("hourglass-search")
+    except PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+def quiet_optuna() -> None:
+    """Optuna's own per-trial lines (with tracebacks for failed trials) give way to ours."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.enable_propagation()
+    optuna.logging.disable_default_handler()
+    logging.getLogger("optuna").setLevel(logging.ERROR)
+
+
+class Progress:
+    """Per-trial callback: a bar on a TTY, otherwise a log line per trial."""
+
+    def __init__(self, family: str, target: int, metric: str, done: int, best: float) -> None:
+        self.family, self.target, self.metric = family, target, metric
+        self.done, self.best = done, best
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=target, initial=done, desc=family, unit="trial",
+                            file=sys.stderr)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        a = trial.user_attrs
+        arch = f"{a.get('d_z')}x{a.get('d_h')}x{a.get('depth')} lr {a.get('lr', 0):.3g}"
+        if trial.state == optuna.trial.TrialState.COMPLETE and a.get("trained"):
+            self.done += 1
+            self.best = max(self.best, trial.values[0])
+            line = (f"[{self.family}] trial {trial.number}: {arch}, {a['params']:,} params: "
+                    f"eval {a['eval_psnr']:.2f} dB, test {a['test_psnr']:.2f} dB, "
+                    f"{a['seconds']:.1f} s ({self.done}/{self.target} trained, best "
+                    f"{self.metric} {self.best:.2f})")
+        elif trial.state == optuna.trial.TrialState.COMPLETE:
+            line = f"[{self.family}] trial {trial.number}: {arch} already trained, result reused"
+        elif trial.state == optuna.trial.TrialState.PRUNED:
+            why = a.get("violation") or a.get("pruned_reason") or "pruned"
+            line = f"[{self.family}] trial {trial.number}: skipped ({why})"
+        else:
+            line = f"[{self.family}] trial {trial.number}: failed ({a.get('status', 'error')})"
+        if self.bar is not None:
+            self.bar.n = self.done
+            self.bar.set_postfix(best=f"{self.best:.2f}")
+            self.bar.refresh()
+            if trial.state != optuna.trial.TrialState.COMPLETE:
+                self.bar.write(line, file=sys.stderr)
+        else:
+            log.info(line)
+        if self.done >= self.target:
+            study.stop()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_family(plan: Plan, family: str, storage: Any, data: Any, device: str,
+               train_fn: Any = None) -> optuna.Study:
+    name = plan.study_name(family)
+    study = open_study(storage, name, sampler_for(plan, family), plan.fingerprint(family),
+                       metric=plan.metric, allow_change=plan.allow_space_change)
+    if not plan.storage.shared:
+        stale = fail_stale_running(study)
+        if stale:
+            log.info("[%s] marked %d trial(s) left running by an interrupted run as failed",
+                     family, stale)
+    done = trained_trials(study)
+    if len(done) >= plan.n_trials:
+        log.info("[%s] study %s already has %d/%d trained trials", family, name, len(done),
+                 plan.n_trials)
+        return study
+    best = max((t.values[0] for t in done), default=-math.inf)
+    log.info("[%s] study %s: %d/%d trained trials so far", family, name, len(done), plan.n_trials)
+    s = plan.settings
+    objective = Objective(
+        space=plan.spaces[family], budget=plan.budget, data=data, train_settings=s.train,
+        fix_w_in=s.arch.fix_w_in, replicas=plan.replicas, metric=plan.metric,
+        early_stop=plan.early_stop, device=device,
+        log_dir=plan.run_folder / "trials" / family,
+        meta={"task": s.task.name, "dataset": s.data.name, "git_rev": git_revision(),
+              "worker": plan.worker},
+    )
+    if train_fn is not None:
+        objective.train_fn = train_fn
+    progress = Progress(family, plan.n_trials, plan.metric, len(done), best)
+    catch: tuple[type[BaseException], ...] = (Diverged,)
+    try:
+        import torch
+
+        catch += (torch.cuda.OutOfMemoryError,)
+    except AttributeError:  # pragma: no cover
+        pass
+    try:
+        study.optimize(objective, n_trials=plan.max_attempts, callbacks=[progress], catch=catch,
+                       gc_after_trial=False)
+    finally:
+        progress.close()
+    trained = len(trained_trials(study))
+    if trained < plan.n_trials and plan.sampler.get("name") != "grid":
+        log.warning("[%s] stopped after %d attempts with %d/%d trained trials: the space yields "
+                    "few new feasible configurations (widen it or relax the budget)",
+                    family, plan.max_attempts, trained, plan.n_trials)
+    return study
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_sweep(overrides: list[str]) -> int:
+    from .cli import settings_from
+    from .data import load
+    from .tasks import prepare
+    from .train import resolve_device
+
+    settings = settings_from(overrides)
+    plan = make_plan(settings)
+    device = resolve_device(settings.device)
+    storage = open_storage(plan.storage, create=True)
+    quiet_optuna()
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # cluster pre-emption stops cleanly too
+    data = prepare(load(settings.data), settings.task, device)
+    log.info("sweep %s: %s on %s, families %s, %d trained trials each, device %s",
+             plan.prefix, settings.task.name, settings.data.name, ", ".join(plan.families),
+             plan.n_trials, device)
+    studies = [run_family(plan, family, storage, data, str(device)) for family in plan.families]
+    from analysis.report import report_studies
+
+    report_studies(studies, plan.run_folder, metric_split="test")
+    return 0
+
+
+def cmd_status(overrides: list[str]) -> int:
+    from .cli import settings_from
+    from .status import print_status
+
+    settings = settings_from(overrides)
+    storage = open_storage(storage_from_config(settings.raw["storage"]), create=False)
+    quiet_optuna()
+    print_status(storage)
+    return 0
+
+
+def cmd_frontier(overrides: list[str]) -> int:
+    from analysis.report import report_studies
+
+    from .cli import UserError, settings_from
+    from .store import study_names
+
+    settings = settings_from(overrides)
+    plan = make_plan(settings)
+    storage = open_storage(plan.storage, create=False)
+    quiet_optuna()
+    names = [plan.study_name(f) for f in plan.families]
+    present = set(study_names(storage))
+    missing = [n for n in names if n not in present]
+    if len(missing) == len(names):
+        raise UserError(f"no study named {' or '.join(names)} in the storage: run "
+                        f"`hgsearch sweep` with the same overrides first")
+    studies = [optuna.load_study(study_name=n, storage=storage) for n in names if n in present]
+    report_studies(studies, plan.run_folder, metric_split="test")
+    return 0

@@ -1,0 +1,206 @@
+"""The Optuna objective: sample a configuration, check it, train it (per seed), record, return.
+
+Returns (metric averaged over seeds, trainable parameters). A configuration outside the budget
+or breaking its family's shape rule is recorded and pruned, never trained. A configuration the
+study has already trained is not trained again: its stored result is reused. Early stopping is
+our own rule, because Optuna's pruners do not work in multi-objective studies.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from .space import Budget, Candidate, FamilySpace, Infeasible, sample
+from .tasks import TaskData
+from .train import TrainResult, TrainSettings, train
+
+METRICS = ("eval_psnr", "test_psnr", "eval_ssim", "test_ssim")
+
+
+class Diverged(Exception):
+    """Training produced NaN/inf: the trial fails, the sweep goes on."""
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    enabled: bool = False
+    epoch: int = 2
+    margin_db: float = 1.0
+    min_trials: int = 3
+
+
+def early_stop_reason(
+    rule: EarlyStop, epoch: int, psnr: float, params: int, finished: list[tuple[int, dict]]
+) -> str | None:
+    """Why a run should stop now, or None.
+
+    It stops when, at the checkpoint epoch, its eval PSNR is more than margin_db below the best
+    that at least min_trials finished trials of equal or smaller size reached at that epoch.
+    """
+    if not rule.enabled or epoch != rule.epoch:
+        return None
+    peers = [hist[str(epoch)] for p, hist in finished if p <= params and str(epoch) in hist]
+    if len(peers) < rule.min_trials:
+        return None
+    best = max(peers)
+    if psnr < best - rule.margin_db:
+        return (
+            f"eval PSNR {psnr:.2f} dB at epoch {epoch} is more than {rule.margin_db} dB below "
+            f"{best:.2f} dB reached by a finished trial of at most {params} parameters"
+        )
+    return None
+
+
+def set_constraint(trial: Any, value: float) -> None:
+    """Optuna 5 stores constraints on the trial; 4.x reads them from a user attr."""
+    if hasattr(trial, "set_constraint"):
+        trial.set_constraint("budget", value)
+    else:  # pragma: no cover - Optuna 4.x
+        trial.set_user_attr("constraint", [value])
+
+
+def trained_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Finished trials that trained a model (not reused, not pruned)."""
+    return [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.user_attrs.get("trained")
+    ]
+
+
+@dataclass
+class Objective:
+    space: FamilySpace
+    budget: Budget
+    data: TaskData
+    train_settings: TrainSettings
+    fix_w_in: bool = False
+    replicas: int = 1
+    metric: str = "eval_psnr"
+    early_stop: EarlyStop = field(default_factory=EarlyStop)
+    device: str = "cpu"
+    train_fn: Callable[..., TrainResult] = train
+    log_dir: Path | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # recorded on every trial
+    on_result: Callable[[Any, dict[str, Any]], None] | None = None
+
+    def __call__(self, trial: Any) -> tuple[float, float]:
+        for key, value in self.meta.items():
+            trial.set_user_attr(key, value)
+        try:
+            cand = sample(trial, self.space, self.budget, self.data.d_x, self.data.d_y,
+                          self.fix_w_in)
+        except Infeasible as exc:
+            trial.set_user_attr("violation", str(exc))
+            set_constraint(trial, 1.0)
+            raise optuna.TrialPruned(str(exc)) from None
+        set_constraint(trial, 0.0)
+        self._record_arch(trial, cand)
+        previous = self._already_trained(trial, cand)
+        if previous is not None:
+            trial.set_user_attr("trained", False)
+            trial.set_user_attr("reused_from", previous.number)
+            for key in (*METRICS, "seconds"):
+                if key in previous.user_attrs:
+                    trial.set_user_attr(key, previous.user_attrs[key])
+            return tuple(previous.values)  # type: ignore[return-value]
+        return self._train(trial, cand)
+
+    def _record_arch(self, trial: Any, cand: Candidate) -> None:
+        s = cand.spec
+        for key, value in (
+            ("family", s.family), ("d_z", s.d_z), ("d_h", s.d_h), ("depth", s.depth),
+            ("lr", cand.lr), ("fix_w_in", s.fix_w_in), ("params", cand.params),
+            ("params_total", cand.params_total), ("config_key", cand.key),
+            ("budget_target", cand.target),
+        ):
+            trial.set_user_attr(key, value)
+
+    def _already_trained(self, trial: Any, cand: Candidate) -> optuna.trial.FrozenTrial | None:
+        study = getattr(trial, "study", None)
+        if study is None:
+            return None
+        for t in trained_trials(study):
+            if t.user_attrs.get("config_key") == cand.key:
+                return t
+        return None
+
+    def _finished_histories(self, trial: Any) -> list[tuple[int, dict]]:
+        study = getattr(trial, "study", None)
+        if study is None or not self.early_stop.enabled:
+            return []
+        return [(t.user_attrs["params"], t.user_attrs.get("epoch_psnr", {}))
+                for t in trained_trials(study)]
+
+    def _train(self, trial: Any, cand: Candidate) -> tuple[float, float]:
+        finished = self._finished_histories(trial)
+        epoch_psnr: dict[str, float] = {}
+
+        def report(epoch: int, metrics: dict[str, float]) -> None:
+            epoch_psnr[str(epoch)] = round(metrics["psnr"], 4)
+            reason = early_stop_reason(self.early_stop, epoch, metrics["psnr"], cand.params,
+                                       finished)
+            if reason:
+                trial.set_user_attr("epoch_psnr", epoch_psnr)
+                trial.set_user_attr("pruned_reason", reason)
+                trial.set_user_attr("trained", False)
+                raise optuna.TrialPruned(reason)
+
+        results: list[TrainResult] = []
+        seeds = [self.train_settings.seed + r for r in range(self.replicas)]
+        trial.set_user_attr("seeds", seeds)
+        for i, seed in enumerate(seeds):
+            settings = replace(self.train_settings, lr=cand.lr, seed=seed)
+            result = self.train_fn(cand.spec, self.data, settings, self.device,
+                                   report if i == 0 else None)
+            results.append(result)
+            if result.status != "ok" or not math.isfinite(getattr(result, self.metric)):
+                trial.set_user_attr("status", "diverged")
+                trial.set_user_attr("epoch_psnr", epoch_psnr)
+                self._log(trial, cand, results)
+                raise Diverged(f"training diverged (seed {seed}, lr {cand.lr:g})")
+        record = self._summary(results)
+        record["epoch_psnr"] = epoch_psnr
+        for key, value in record.items():
+            trial.set_user_attr(key, value)
+        trial.set_user_attr("status", "ok")
+        trial.set_user_attr("trained", True)
+        self._log(trial, cand, results)
+        if self.on_result is not None:
+            self.on_result(trial, record)
+        return record[self.metric], float(cand.params)
+
+    @staticmethod
+    def _summary(results: list[TrainResult]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in METRICS:
+            values = [getattr(r, key) for r in results]
+            out[key] = statistics.fmean(values)
+            out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+            out[f"{key}_seeds"] = values
+        out["seconds"] = sum(r.seconds for r in results)
+        out["device"] = results[0].device
+        out["best_epoch"] = results[0].best_epoch
+        return out
+
+    def _log(self, trial: Any, cand: Candidate, results: list[TrainResult]) -> None:
+        if self.log_dir is None:
+            return
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        path = self.log_dir / f"trial_{trial.number:05d}.jsonl"
+        with path.open("w") as fh:
+            fh.write(json.dumps({"trial": trial.number, "config": cand.key,
+                                 "params": cand.params}) + "\n")
+            for seed, r in zip(trial.user_attrs.get("seeds", []), results):
+                for h in r.history:
+                    fh.write(json.dumps({"seed": seed, **h}) + "\n")
+                fh.write(json.dumps({"seed": seed, "status": r.status, "eval_psnr": r.eval_psnr,
+                                     "test_psnr": r.test_psnr, "seconds": r.seconds}) + "\n")

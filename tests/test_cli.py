@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from search.cli import main
+
+PAPER_PARAMS = [
+    ("dataset=imagenet32 task=denoise arch=hourglass arch.d_z=3546 arch.d_h=8 arch.depth=5",
+     22_070_304),
+    ("dataset=imagenet32 task=denoise arch=conventional arch.d_h=3075 arch.depth=1", 37_767_168),
+    ("dataset=mnist task=gen_classify arch=hourglass arch.d_z=785 arch.d_h=4 arch.depth=10",
+     1_293_680),
+    ("dataset=mnist task=superres arch=hourglass arch.d_z=785 arch.d_h=115 arch.depth=2",
+     1_130_400),
+    ("dataset=mnist task=gen_classify arch=conventional arch.d_h=785 arch.depth=1", 2_460_192),
+]
+
+
+def run_cli(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def last_json(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(("overrides", "expected"), PAPER_PARAMS)
+def test_params_reproduces_paper_counts(capsys, overrides, expected):
+    code, out, _ = run_cli(capsys, "params", *overrides.split())
+    record = last_json(out)
+    assert code == 0 and record["params"] == expected and record["params_total"] == expected
+
+
+def test_params_fixed_w_in_reports_both_counts(capsys):
+    code, out, _ = run_cli(capsys, "params", "dataset=mnist", "arch.fix_w_in=true")
+    record = last_json(out)
+    assert record["params_total"] - record["params"] == 785 * 784
+
+
+def test_train_prints_one_json_line(capsys):
+    code, out, err = run_cli(
+        capsys, "train", "experiment=smoke", "task=denoise", "train.epochs=2", "device=cpu"
+    )
+    record = last_json(out)
+    assert code == 0
+    for key in ("family", "params", "params_total", "eval_psnr", "test_psnr", "test_ssim",
+                "seconds", "device"):
+        assert key in record
+    assert record["device"] == "cpu" and record["family"] == "hourglass"
+    assert record["test_psnr"] > 10 and len(out.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["params", "arch=foo"], "unknown arch 'foo'; choose one of: conventional, hourglass"),
+        (["params", "dataset=svhn"], "unknown dataset 'svhn'"),
+        (["params", "task=inpaint"], "unknown task 'inpaint'"),
+        (["params", "experiment=nope"], "unknown experiment 'nope'"),
+        (["params", "arch.d_h=900"], "hourglass needs d_h < d_z"),
+        (["params", "arch=conventional", "arch.d_h=700"], "conventional needs d_h > d_z"),
+        (["params", "train.epochs=abc"], "train.epochs='abc' is not a valid int"),
+        (["params", "train.epochs=0"], "train.epochs must be positive"),
+        (["params", "arch.nope=1"], "arch.nope"),
+        (["train", "dataset=mnist", "dataset.root=/nonexistent"], "is not a folder"),
+        (["train", "dataset=cifar10"], "dataset.root"),
+        (["frobnicate"], "unknown command 'frobnicate'"),
+    ],
+)
+def test_bad_input_is_one_line(capsys, args, needle):
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.skipif(shutil.which("hgsearch") is None, reason="console script not installed")
+def test_console_script_from_another_folder(tmp_path):
+    proc = subprocess.run(
+        ["hgsearch", "params", "dataset=mnist", "arch=conventional"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert last_json(proc.stdout)["params"] == 2_460_192

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from models import FAMILIES, MLPSpec, build_model, count_params
+from search.tasks import TASK_NAMES, Pairs, TaskSettings, prepare
+from search.train import TrainSettings, train
+
+ONE_EPOCH = TrainSettings(epochs=1, batch_size=64, lr=3e-3)
+
+
+def small_spec(family, data, fix=False):
+    d_z = 72 if family == "hourglass" else data.d_y
+    d_h = 12 if family == "hourglass" else 96
+    return MLPSpec(family, data.d_x, data.d_y, d_z, d_h, 2, fix)
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_family_and_task_trains(digits_splits, family, task):
+    data = prepare(digits_splits, TaskSettings(task))
+    spec = small_spec(family, data)
+    result = train(spec, data, ONE_EPOCH)
+    assert result.status == "ok"
+    assert 5 < result.test_psnr < 60 and 0 < result.test_ssim <= 1
+    assert result.best_epoch == 1
+
+
+@pytest.mark.parametrize("fix", [False, True])
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_trainable_parameter_gets_a_gradient(digits_splits, family, fix):
+    data = prepare(digits_splits, TaskSettings("denoise"))
+    spec = small_spec(family, data, fix)
+    model = build_model(spec)
+    out = model(data.task.perturb(data.train.x[:32], None))
+    torch.nn.functional.mse_loss(out, data.train.y[:32]).backward()
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+        else:
+            assert name == "w_in.weight" and fix and p.grad is None
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == count_params(spec).trainable
+
+
+def test_training_improves_and_is_reproducible(digits_splits):
+    data = prepare(digits_splits, TaskSettings("gen_classify"))
+    spec = small_spec("hourglass", data)
+    settings = TrainSettings(epochs=4, batch_size=64, lr=3e-3, seed=3)
+    a, b = train(spec, data, settings), train(spec, data, settings)
+    assert a.eval_psnr == b.eval_psnr and a.test_psnr == b.test_psnr
+    psnrs = [h["psnr"] for h in a.history]
+    assert psnrs[-1] > psnrs[0] + 1
+    c = train(spec, data, dataclasses.replace(settings, seed=4))
+    assert c.test_psnr != a.test_psnr
+
+
+def test_best_eval_weights_are_kept(digits_splits):
+    data = prepare(digits_splits, TaskSettings("gen_classify"))
+    r = train(small_spec("hourglass", data), data, TrainSettings(epochs=3, batch_size=64, lr=3e-3))
+    best = min(r.history, key=lambda h: h["mse"])
+    assert r.best_epoch == best["epoch"] and math.isclose(r.eval_mse, best["mse"], rel_tol=1e-5)
+
+
+def test_fixed_w_in_cache_gives_the_same_training(digits_splits, monkeypatch):
+    data = prepare(digits_splits, TaskSettings("superres"))
+    spec = small_spec("hourglass", data, fix=True)
+    settings = TrainSettings(epochs=2, batch_size=64, lr=3e-3)
+    cached = train(spec, data, settings)
+    uncached_task = type(data.task)  # same task, but pretend its input is random per pass
+    monkeypatch.setattr(uncached_task, "deterministic", property(lambda self: False))
+    plain = train(spec, data, settings)
+    assert math.isclose(cached.test_psnr, plain.test_psnr, rel_tol=1e-4)
+
+
+def test_nan_loss_reports_diverged(digits_splits):
+    data = prepare(digits_splits, TaskSettings("gen_classify"))
+    x = data.train.x.clone()
+    x[5, 3] = float("nan")
+    broken = dataclasses.replace(data, train=Pairs(x, data.train.y))
+    r = train(small_spec("hourglass", broken), broken, TrainSettings(epochs=3, batch_size=64))
+    assert r.status == "diverged" and math.isnan(r.test_psnr) and r.epochs_run == 1
+
+
+def test_report_can_stop_a_run(digits_splits):
+    data = prepare(digits_splits, TaskSettings("gen_classify"))
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def report(epoch, metrics):
+        seen.append((epoch, metrics["psnr"]))
+        if epoch == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(small_spec("hourglass", data), data, TrainSettings(epochs=5, batch_size=64),
+              report=report)
+    assert [e for e, _ in seen] == [1, 2]
+
+
+@pytest.mark.gpu
+def test_cuda_bf16(digits_splits):
+    data = prepare(digits_splits, TaskSettings("denoise"), "cuda")
+    r = train(small_spec("hourglass", data), data,
+              TrainSettings(epochs=2, batch_size=64, bf16=True), "cuda")
+    assert r.status == "ok" and r.device.startswith("cuda") and r.test_psnr > 10
