@@ -206,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0 if argv else 2
     command, overrides = argv[0], argv[1:]
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
     commands = _commands()
     if command not in commands:
         print(f"hgsearch: error: unknown command {command!r}; choose one of: "

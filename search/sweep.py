@@ -272,10 +272,26 @@ def cmd_sweep(overrides: list[str]) -> int:
              plan.prefix, settings.task.name, settings.data.name, ", ".join(plan.families),
              plan.n_trials, device)
     studies = [run_family(plan, family, storage, data, str(device)) for family in plan.families]
-    from analysis.report import report_studies
-
-    report_studies(studies, plan.run_folder, metric_split="test")
+    report(plan, studies)
     return 0
+
+
+def report(plan: Plan, studies: list[optuna.Study]) -> None:
+    from analysis.report import NothingToReport, report_studies
+    from analysis.report import settings_from as report_settings
+
+    from .cli import UserError
+
+    try:
+        settings = report_settings(plan.settings.raw.get("report") or {})
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if settings.metric not in METRICS:
+        raise UserError(f"report.metric={settings.metric!r}; choose one of {', '.join(METRICS)}")
+    try:
+        report_studies(studies, plan.run_folder, settings)
+    except NothingToReport as exc:
+        raise UserError(str(exc)) from None
 
 
 def cmd_status(overrides: list[str]) -> int:
@@ -290,8 +306,6 @@ def cmd_status(overrides: list[str]) -> int:
 
 
 def cmd_frontier(overrides: list[str]) -> int:
-    from analysis.report import report_studies
-
     from .cli import UserError, settings_from
     from .store import study_names
 
@@ -306,5 +320,5 @@ def cmd_frontier(overrides: list[str]) -> int:
         raise UserError(f"no study named {' or '.join(names)} in the storage: run "
                         f"`hgsearch sweep` with the same overrides first")
     studies = [optuna.load_study(study_name=n, storage=storage) for n in names if n in present]
-    report_studies(studies, plan.run_folder, metric_split="test")
+    report(plan, studies)
     return 0

@@ -1,0 +1,22 @@
+"""The paper's published frontier points, shipped as data (analysis/data/paper_frontiers.csv)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+
+def paper_frontiers() -> pd.DataFrame:
+    """Columns: task, dataset, split, family, params_millions, psnr_db, d_z, d_h, depth, params."""
+    with resources.files("analysis").joinpath("data/paper_frontiers.csv").open() as fh:
+        frame = pd.read_csv(fh)
+    frame["params"] = frame["params_millions"] * 1e6
+    return frame
+
+
+def reference_for(task: str, dataset: str) -> pd.DataFrame | None:
+    """The published points for this task and dataset, or None when the paper has none."""
+    frame = paper_frontiers()
+    match = frame[(frame["task"] == task) & (frame["dataset"] == dataset)]
+    return None if match.empty else match

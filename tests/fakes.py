@@ -1,0 +1,34 @@
+"""A fake trainer for search tests: deterministic, instant, and it checks what it is given."""
+
+from __future__ import annotations
+
+import math
+
+from models import count_params
+from search.train import TrainResult
+
+
+class FakeTrainer:
+    """PSNR grows with log(params); records every spec it was asked to train."""
+
+    def __init__(self, max_params=None, min_params=None, curve=None):
+        self.calls = []
+        self.max_params, self.min_params = max_params, min_params
+        self.curve = curve  # optional: spec -> list of per-epoch PSNR values
+
+    def __call__(self, spec, data, settings, device="cpu", report=None):
+        p = count_params(spec).trainable
+        # Budgets and shape rules must hold before training is ever called.
+        assert (spec.d_h < spec.d_z) if spec.family == "hourglass" else (spec.d_h > spec.d_z)
+        assert self.max_params is None or p <= self.max_params
+        assert self.min_params is None or p >= self.min_params
+        self.calls.append((spec, settings.lr, settings.seed))
+        psnr = 10 + 2 * math.log(p) + (0.5 if spec.family == "hourglass" else 0) + 0.01 * settings.seed
+        history = []
+        per_epoch = self.curve(spec) if self.curve else [psnr] * settings.epochs
+        for epoch, value in enumerate(per_epoch, start=1):
+            history.append({"epoch": epoch, "psnr": value, "mse": 10 ** (-value / 10)})
+            if report is not None:
+                report(epoch, {"psnr": value, "mse": 10 ** (-value / 10)})
+        return TrainResult("ok", 10 ** (-psnr / 10), psnr, 0.9, psnr - 0.1, 0.89, 1,
+                           settings.epochs, 0.01, "cpu", history)

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import FixedTrial
+
+from search.objective import EarlyStop, Objective, early_stop_reason, trained_trials
+from search.space import parse_budget, parse_family_space
+from search.tasks import TaskSettings, prepare
+from search.train import TrainSettings
+from tests.fakes import FakeTrainer
+
+SPACE = {"d_z": [65, 96], "d_h": [4, 16, 32], "depth": [1, 2], "lr": [0.003, 0.01]}
+
+
+@pytest.fixture(scope="module")
+def data(digits_splits):
+    return prepare(digits_splits, TaskSettings("gen_classify"))
+
+
+def make_objective(data, fake, replicas=1, budget=None, early=None, space=SPACE):
+    return Objective(
+        space=parse_family_space("hourglass", space, 64),
+        budget=parse_budget(budget or {}),
+        data=data,
+        train_settings=TrainSettings(epochs=3, batch_size=64),
+        replicas=replicas,
+        early_stop=early or EarlyStop(),
+        train_fn=fake,
+    )
+
+
+def test_fixed_trial_with_fake_trainer(data):
+    fake = FakeTrainer()
+    trial = FixedTrial({"d_z": 96, "d_h": 16, "depth": 2, "lr": 0.003})
+    value, params = make_objective(data, fake, replicas=3)(trial)
+    assert params == 64 * 96 + 2 * 2 * 96 * 16 + 64 * 96
+    assert [seed for _, _, seed in fake.calls] == [0, 1, 2]
+    assert all(lr == 0.003 for _, lr, _ in fake.calls)
+    a = trial.user_attrs
+    assert a["trained"] and a["params"] == params and a["d_h"] == 16 and len(a["eval_psnr_seeds"]) == 3
+    assert value == pytest.approx(sum(a["eval_psnr_seeds"]) / 3) and a["eval_psnr_std"] > 0
+
+
+def test_fixed_trial_infeasible_is_pruned_untrained(data):
+    fake = FakeTrainer()
+    trial = FixedTrial({"d_z": 65, "d_h": 32, "depth": 2, "lr": 0.003})
+    with pytest.raises(optuna.TrialPruned):
+        make_objective(data, fake, budget={"max_params": 5000})(trial)
+    assert fake.calls == [] and "above max_params" in trial.user_attrs["violation"]
+
+
+def test_resuggested_configuration_is_reused_not_retrained(data):
+    fake = FakeTrainer()
+    tiny = {"d_z": [65], "d_h": [4, 16], "depth": [1], "lr": [0.003]}
+    objective = make_objective(data, fake, space=tiny)
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(objective, n_trials=12)
+    assert len(fake.calls) == 2  # two distinct configurations, each trained once
+    assert len(trained_trials(study)) == 2
+    reused = [t for t in study.trials if "reused_from" in t.user_attrs]
+    assert len(reused) == 10
+    for t in reused:
+        source = study.trials[t.user_attrs["reused_from"]]
+        assert t.values == source.values
+
+
+def test_early_stop_rule_itself():
+    rule = EarlyStop(enabled=True, epoch=2, margin_db=1.0, min_trials=2)
+    finished = [(100, {"2": 20.0}), (200, {"2": 22.0}), (10_000, {"2": 30.0})]
+    assert early_stop_reason(rule, 2, 20.5, 250, finished) is not None  # 22 - 1 > 20.5
+    assert early_stop_reason(rule, 2, 21.5, 250, finished) is None
+    assert early_stop_reason(rule, 2, 10.0, 150, finished) is None  # one peer only
+    assert early_stop_reason(rule, 3, 10.0, 250, finished) is None  # not the checkpoint
+    assert early_stop_reason(EarlyStop(), 2, 0.0, 250, finished) is None  # off by default
+
+
+def _early_study(data, curve_for_last):
+    """Three strong small trials finish, then a larger one follows `curve_for_last`."""
+    fake = FakeTrainer(curve=lambda spec: curve_for_last if spec.d_z == 96 and spec.d_h == 32
+                       else [25.0, 28.0, 30.0])
+    space = {"arch": {"configs": [[65, 4, 1], [65, 16, 1], [65, 32, 1], [96, 32, 2]]},
+             "lr": [0.003]}
+    objective = make_objective(data, fake, early=EarlyStop(True, 2, 1.0, 3), space=space)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for arch in ("65x4x1", "65x16x1", "65x32x1", "96x32x2"):
+        study.enqueue_trial({"arch": arch, "lr": 0.003})
+    study.optimize(objective, n_trials=4)
+    return study, fake
+
+
+def test_early_stopping_fires_when_clearly_behind(data):
+    study, fake = _early_study(data, [20.0, 21.0, 40.0])
+    last = study.trials[-1]
+    assert last.state == optuna.trial.TrialState.PRUNED
+    assert "below" in last.user_attrs["pruned_reason"]
+    assert last.user_attrs["epoch_psnr"] == {"1": 20.0, "2": 21.0}  # partial record kept
+    assert last.user_attrs["d_z"] == 96
+
+
+def test_early_stopping_does_not_fire_when_close(data):
+    study, _ = _early_study(data, [24.0, 27.5, 31.0])
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)

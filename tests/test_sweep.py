@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+
+from search.cli import main
+from search.objective import trained_trials
+from search.settings import from_config
+from search.store import open_storage, study_names
+from search.sweep import make_plan, run_family
+from search.data import load
+from search.tasks import prepare
+from tests.conftest import compose_cfg
+from tests.fakes import FakeTrainer
+
+SMOKE = ["experiment=smoke", "device=cpu"]
+
+
+def plan_for(tmp_path, overrides):
+    raw = OmegaConf.to_container(compose_cfg([*SMOKE, f"run_dir={tmp_path}", *overrides]),
+                                 resolve=True)
+    return make_plan(from_config(raw))
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "gp", "random", "grid"])
+def test_no_trained_trial_breaks_budget_or_shape(tmp_path, digits_splits, sampler):
+    """Many samples per sampler over a space where shapes and budgets often fail."""
+    space = [
+        "space.hourglass.d_z={choices:[40,65,96,128]}",
+        "space.hourglass.d_h={choices:[4,16,48,100,150]}",
+        "space.hourglass.depth={choices:[1,2,3,4]}",
+        "space.conventional.d_h={choices:[32,80,128,192,256]}",
+        "space.conventional.depth={choices:[1,2,3]}",
+    ]
+    plan = plan_for(tmp_path, [f"sampler={sampler}", "search.n_trials=15",
+                               "search.budget.min_params=8000", "search.budget.max_params=60000",
+                               "search.max_attempts=40", *space])
+    storage = optuna.storages.InMemoryStorage()  # the samplers are under test, not the storage
+    data = prepare(digits_splits, plan.settings.task)
+    for family in plan.families:
+        fake = FakeTrainer(max_params=60000, min_params=8000)  # asserts inside every call
+        study = run_family(plan, family, storage, data, "cpu", train_fn=fake)
+        trials = study.get_trials()
+        assert len(fake.calls) == len(trained_trials(study)) > 0
+        assert any("violation" in t.user_attrs for t in trials)  # the space did produce misses
+        keys = [t.user_attrs["config_key"] for t in trained_trials(study)]
+        assert len(keys) == len(set(keys))  # never trained twice
+        for t in trained_trials(study):
+            a = t.user_attrs
+            assert 8000 <= a["params"] <= 60000
+            assert a["d_h"] < a["d_z"] if family == "hourglass" else a["d_h"] > a["d_z"] == 64
+
+
+def test_budget_matched_mode(tmp_path, digits_splits):
+    plan = plan_for(tmp_path, ["search.budget.targets=[20000,40000]", "search.budget.max_params=null",
+                               "search.budget.tolerance=0.05", "search.n_trials=4"])
+    assert plan.study_name("hourglass").endswith("-hourglass-matched")
+    storage = open_storage(plan.storage, create=True)
+    data = prepare(digits_splits, plan.settings.task)
+    study = run_family(plan, "hourglass", storage, data, "cpu", train_fn=FakeTrainer())
+    for t in trained_trials(study):
+        target = t.user_attrs["budget_target"]
+        assert abs(t.user_attrs["params"] - target) <= 0.05 * target
+
+
+def test_resume_refuses_a_changed_space_and_leaves_the_study(tmp_path, capsys):
+    args = [*SMOKE, f"run_dir={tmp_path}", "search.families=[hourglass]"]
+    assert main(["sweep", *args]) == 0
+    db = tmp_path / "hgsearch.db"
+    before = db.read_bytes()
+    capsys.readouterr()
+    code = main(["sweep", *args, "space.hourglass.depth={choices:[1,3]}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "different search space (changed: space.depth" in err
+    assert len(err.strip().splitlines()) == 1
+    assert db.read_bytes() == before
+    assert main(["sweep", *args, "space.hourglass.depth={choices:[1,3]}",
+                 "search.allow_space_change=true"]) == 0
+
+
+def test_sweep_status_frontier_and_optuna_cli(tmp_path, capsys):
+    assert main(["sweep", *SMOKE, f"run_dir={tmp_path}"]) == 0
+    out = capsys.readouterr().out
+    assert "hourglass minus conventional" in out or "comparison needs" in out
+    storage = open_storage(plan_for(tmp_path, []).storage, create=False)
+    names = study_names(storage)
+    assert names == ["smoke-gen_classify-digits-conventional", "smoke-gen_classify-digits-hourglass"]
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=storage)
+        assert len(trained_trials(study)) == 3
+        assert study.metric_names == ["eval_psnr", "params"]
+        a = trained_trials(study)[0].user_attrs
+        for key in ("family", "d_z", "d_h", "depth", "params", "params_total", "eval_psnr",
+                    "test_psnr", "eval_ssim", "test_ssim", "seconds", "device", "seeds",
+                    "git_rev"):
+            assert key in a, key
+    assert main(["status", *SMOKE, f"run_dir={tmp_path}"]) == 0
+    status = capsys.readouterr().out
+    assert "smoke-gen_classify-digits-hourglass" in status and "3" in status
+    # The same command again: the target is a total, so nothing more is trained.
+    assert main(["sweep", *SMOKE, f"run_dir={tmp_path}"]) == 0
+    study = optuna.load_study(study_name=names[1], storage=storage)
+    assert len(study.trials) == len([t for t in study.trials])
+    assert len(trained_trials(study)) == 3
+    optuna_cli = shutil.which("optuna") or str(Path(sys.executable).parent / "optuna")
+    proc = subprocess.run(
+        [optuna_cli, "best-trials", "--storage", f"sqlite:///{tmp_path}/hgsearch.db",
+         "--study-name", names[1], "-f", "json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    best = json.loads(proc.stdout)
+    pareto = {t.number for t in study.best_trials}
+    assert {b["number"] for b in best} == pareto and pareto
+
+
+def _trial_rows(db: Path):
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        return con.execute("select number, state from trials").fetchall()
+
+
+def _finished(db: Path):
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        rows = con.execute(
+            "select t.trial_id, t.number, v.value from trials t join trial_values v "
+            "on v.trial_id = t.trial_id where t.state = 'COMPLETE' and v.objective = 0"
+        ).fetchall()
+    return sorted(rows)
+
+
+SLOW_SMOKE = [*SMOKE, "search.families=[hourglass]", "search.n_trials=4", "train.epochs=30",
+              "space.hourglass.d_z={choices:[96,128]}", "space.hourglass.d_h={choices:[4,16,32]}",
+              "space.hourglass.depth={choices:[2,3]}", "search.budget.max_params=null"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_interrupted_sweep_resumes_without_loss(tmp_path, sig):
+    db = tmp_path / "hgsearch.db"
+    cmd = [sys.executable, "-m", "search.cli", "sweep", *SLOW_SMOKE, f"run_dir={tmp_path}"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:  # wait for >= 2 finished trials and one running
+            time.sleep(0.2)
+            if db.exists():
+                try:
+                    rows = _trial_rows(db)
+                except sqlite3.OperationalError:
+                    continue
+                states = [s for _, s in rows]
+                if states.count("COMPLETE") >= 2 and states[-1] == "RUNNING":
+                    break
+        else:
+            pytest.fail("the sweep never reached a running trial")
+        before = _finished(db)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and "Traceback" not in err.decode()
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300, env=env)
+    after = _finished(db)
+    assert set(before) <= set(after)  # nothing finished was lost or changed
+    storage = open_storage(plan_for(tmp_path, SLOW_SMOKE[2:]).storage, create=False)
+    study = optuna.load_study(study_name="smoke-gen_classify-digits-hourglass", storage=storage)
+    trained = trained_trials(study)
+    assert len(trained) == 4
+    keys = [t.user_attrs["config_key"] for t in trained]
+    assert len(keys) == len(set(keys))  # no finished trial duplicated
+    states = {t.state for t in study.trials}
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert any(t.state == optuna.trial.TrialState.FAIL for t in study.trials)  # the interrupted one
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
