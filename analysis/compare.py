@@ -1,6 +1,7 @@
 """The research question in numbers: hourglass vs conventional on their frontiers.
 
-Frontiers are interpolated linearly in log(parameters), only inside the range both cover.
+Only measured points are used, no interpolation: a frontier is read as a step function, "the
+best metric reached with at most P parameters".
 """
 
 from __future__ import annotations
@@ -10,44 +11,48 @@ import pandas as pd
 
 
 def _curve(frontier: pd.DataFrame, family: str) -> tuple[np.ndarray, np.ndarray]:
-    f = frontier[frontier["family"] == family].sort_values("params")
-    return f["params"].to_numpy(dtype=float), f["mean"].to_numpy(dtype=float)
+    size = "size" if "size" in frontier else "params"
+    f = frontier[frontier["family"] == family].sort_values(size)
+    return f[size].to_numpy(dtype=float), f["mean"].to_numpy(dtype=float)
+
+
+def _best_within(params: np.ndarray, metric: np.ndarray, budget: float) -> float:
+    fit = metric[params <= budget]
+    return float(fit.max()) if len(fit) else float("nan")
 
 
 def gain_at_matched_params(frontier: pd.DataFrame) -> pd.DataFrame:
-    """Hourglass minus conventional metric at each conventional frontier size both cover."""
+    """At each frontier size P where both families have a model of at most P parameters:
+    the best hourglass and best conventional metric within P, and their difference."""
     hp, hm = _curve(frontier, "hourglass")
     cp, cm = _curve(frontier, "conventional")
     if len(hp) == 0 or len(cp) == 0:
         return pd.DataFrame(columns=["params", "hourglass", "conventional", "gain"])
-    lo, hi = max(hp.min(), cp.min()), min(hp.max(), cp.max())
-    sizes = np.unique(np.concatenate([cp, hp]))
-    sizes = sizes[(sizes >= lo) & (sizes <= hi)]
-    h = np.interp(np.log(sizes), np.log(hp), hm) if len(hp) > 1 else np.full(len(sizes), hm[0])
-    c = np.interp(np.log(sizes), np.log(cp), cm) if len(cp) > 1 else np.full(len(sizes), cm[0])
+    sizes = np.unique(np.concatenate([hp, cp]))
+    sizes = sizes[sizes >= max(hp.min(), cp.min())]
+    h = np.array([_best_within(hp, hm, p) for p in sizes])
+    c = np.array([_best_within(cp, cm, p) for p in sizes])
     return pd.DataFrame({"params": sizes.astype(int), "hourglass": h, "conventional": c,
                          "gain": h - c})
 
 
 def params_at_matched_metric(frontier: pd.DataFrame) -> pd.DataFrame:
-    """For each conventional frontier point: the hourglass size that reaches the same metric.
+    """For each conventional frontier point: the smallest measured hourglass frontier model
+    that reaches at least the same metric (NaN where none does).
 
     The paper's style: "22.31 dB with 66M parameters where the conventional model needs 75M".
-    The envelope is increasing, so metric -> params inverts by interpolation; NaN where the
-    hourglass frontier never reaches that metric, or starts above it.
     """
     hp, hm = _curve(frontier, "hourglass")
     cp, cm = _curve(frontier, "conventional")
     rows = []
     for p_conv, m in zip(cp, cm, strict=True):
-        if len(hp) and hm.min() <= m <= hm.max():
-            p_h = float(np.exp(np.interp(m, hm, np.log(hp)))) if len(hp) > 1 else hp[0]
-        else:
-            p_h = float("nan")
+        reach = hp[hm >= m]
+        p_h = float(reach.min()) if len(reach) else float("nan")
         rows.append({"metric": m, "conventional_params": int(p_conv), "hourglass_params": p_h,
+                     "hourglass_metric": float(hm[hp == p_h][0]) if len(reach) else np.nan,
                      "ratio": p_h / p_conv})
     return pd.DataFrame(rows, columns=["metric", "conventional_params", "hourglass_params",
-                                       "ratio"])
+                                       "hourglass_metric", "ratio"])
 
 
 def best_under_budgets(configs: pd.DataFrame, budgets: list[float]) -> pd.DataFrame:

@@ -3,7 +3,8 @@
 The paper's procedure (per family): group runs by configuration (architecture and learning
 rate), average over seeds; for each parameter count keep the best learning rate; sort by
 parameters and keep the points that strictly improve on every smaller model (the monotone upper
-envelope). Also the plain Pareto set: no other point has fewer-or-equal parameters and a
+envelope). In budget-matched sweeps the size is the budget target (the exact counts of models
+built for one target differ by a few parameters), otherwise the exact parameter count. Also the plain Pareto set: no other point has fewer-or-equal parameters and a
 higher-or-equal metric with one of them strict.
 """
 
@@ -22,27 +23,39 @@ def _usable(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     return df[ok]
 
 
+def size_column(df: pd.DataFrame) -> str:
+    """'budget_target' when every trained run has one (budget-matched sweep), else 'params'."""
+    if "budget_target" in df:
+        runs = df[df["trained"].astype(bool)] if "trained" in df else df
+        if len(runs) and runs["budget_target"].notna().all():
+            return "budget_target"
+    return "params"
+
+
 def configurations(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Mean and std of `metric` over the runs of each (architecture, lr, params)."""
+    """Mean and std of `metric` over the runs of each (architecture, lr, params); `size` is the
+    parameter count, or the budget target in a budget-matched sweep."""
     runs = _usable(df, metric)
     keys = [*ARCH, "lr", "params"]
     if runs.empty:
-        return pd.DataFrame(columns=[*keys, "mean", "std", "n"])
-    g = runs.groupby(keys, dropna=False, sort=False)[metric]
+        return pd.DataFrame(columns=[*keys, "size", "mean", "std", "n"])
+    by = size_column(df)
+    runs = runs.assign(size=runs[by].astype(float))
+    g = runs.groupby([*keys, "size"], dropna=False, sort=False)[metric]
     out = g.agg(mean="mean", std="std", n="count").reset_index()
     out["std"] = out["std"].fillna(0.0)
     return out
 
 
-def envelope(points: pd.DataFrame, value: str = "mean") -> pd.DataFrame:
-    """Sort by params and keep each point that strictly beats every smaller model.
+def envelope(points: pd.DataFrame, value: str = "mean", size: str = "size") -> pd.DataFrame:
+    """Sort by size and keep each point that strictly beats every smaller model.
 
-    At one parameter count only its best point can qualify.
+    At one size only its best point can qualify.
     """
     if points.empty:
         return points
-    ordered = points.sort_values(["params", value], ascending=[True, False], kind="mergesort")
-    best_per_size = ordered.drop_duplicates("params", keep="first")
+    ordered = points.sort_values([size, value], ascending=[True, False], kind="mergesort")
+    best_per_size = ordered.drop_duplicates(size, keep="first")
     running = best_per_size[value].cummax().shift(1, fill_value=-np.inf)
     return best_per_size[best_per_size[value] > running]
 

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .compare import best_under_budgets, gain_at_matched_params, params_at_matched_metric
@@ -29,14 +30,14 @@ class ReportSettings:
 
 
 def _fmt_params(p: float) -> str:
-    return f"{p / 1e6:.3f}M" if p >= 1e5 else f"{p / 1e3:.1f}k"
+    return f"{p:,.0f}"
 
 
 def frontier_table(frontier: pd.DataFrame) -> str:
-    lines = [f"{'family':<13} {'params':>9}  {'d_z':>5} {'d_h':>5} {'depth':>5}  {'lr':>8}  "
+    lines = [f"{'family':<13} {'params':>11}  {'d_z':>5} {'d_h':>5} {'depth':>5}  {'lr':>8}  "
              f"{'mean':>7} {'std':>6}"]
     for _, r in frontier.sort_values(["family", "params"]).iterrows():
-        lines.append(f"{r['family']:<13} {_fmt_params(r['params']):>9}  {int(r['d_z']):>5} "
+        lines.append(f"{r['family']:<13} {_fmt_params(r['params']):>11}  {int(r['d_z']):>5} "
                      f"{int(r['d_h']):>5} {int(r['depth']):>5}  {r['lr']:>8.2g}  "
                      f"{r['mean']:>7.2f} {r['std']:>6.2f}")
     return "\n".join(lines)
@@ -49,18 +50,20 @@ def comparison_lines(frontier: pd.DataFrame, metric: str) -> list[str]:
                 f"{', '.join(sorted(families)) or 'none'}"]
     unit = " dB" if "psnr" in metric else ""
     out = []
-    gains = gain_at_matched_params(frontier)
-    if gains.empty:
-        out.append("the two frontiers cover no common parameter range")
-    else:
-        out.append(f"at matched parameters ({_fmt_params(gains['params'].min())} to "
-                   f"{_fmt_params(gains['params'].max())}), hourglass minus conventional "
-                   f"{metric}: mean {gains['gain'].mean():+.2f}{unit}, min "
-                   f"{gains['gain'].min():+.2f}{unit}, max {gains['gain'].max():+.2f}{unit}")
-    for _, r in params_at_matched_metric(frontier).dropna().iterrows():
-        out.append(f"{r['metric']:.2f}{unit}: hourglass needs {_fmt_params(r['hourglass_params'])}"
-                   f" parameters where conventional needs {_fmt_params(r['conventional_params'])}"
-                   f" ({r['ratio']:.2f}x)")
+    for _, r in gain_at_matched_params(frontier).iterrows():
+        out.append(f"with at most {_fmt_params(r['params'])} parameters: hourglass "
+                   f"{r['hourglass']:.2f}{unit}, conventional {r['conventional']:.2f}{unit} "
+                   f"(hourglass minus conventional {r['gain']:+.2f}{unit})")
+    for _, r in params_at_matched_metric(frontier).iterrows():
+        if np.isnan(r["hourglass_params"]):
+            out.append(f"conventional {r['metric']:.2f}{unit} with "
+                       f"{_fmt_params(r['conventional_params'])} parameters: no hourglass model "
+                       f"on the frontier reaches it")
+        else:
+            out.append(f"hourglass {r['hourglass_metric']:.2f}{unit} with "
+                       f"{_fmt_params(r['hourglass_params'])} parameters where conventional needs "
+                       f"{_fmt_params(r['conventional_params'])} for {r['metric']:.2f}{unit} "
+                       f"({r['ratio']:.2f}x the parameters)")
     return out
 
 

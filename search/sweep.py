@@ -51,6 +51,7 @@ class Plan:
     storage: StorageSettings
     sampler: dict[str, Any]
     worker: int
+    report: Any  # analysis.report.ReportSettings
 
     @property
     def run_folder(self) -> Path:
@@ -102,6 +103,14 @@ def make_plan(settings: Settings) -> Plan:
     if n_trials < 1 or replicas < 1:
         raise ConfigError("search.n_trials and search.replicas must be at least 1")
     early = build(EarlyStop, search.get("early_stop") or {}, "search.early_stop")
+    from analysis.report import settings_from as report_settings
+
+    try:
+        report = report_settings(raw.get("report") or {})
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if report.metric not in METRICS:
+        raise ConfigError(f"report.metric={report.metric!r}; choose one of {', '.join(METRICS)}")
     plan = Plan(
         settings=settings,
         prefix=str(search.get("name") or "sweep"),
@@ -117,6 +126,7 @@ def make_plan(settings: Settings) -> Plan:
         storage=storage_from_config(raw["storage"]),
         sampler=dict(raw["sampler"]),
         worker=int(raw.get("worker", 0)),
+        report=report,
     )
     for family in families:  # a bad sampler/space pairing fails now, not mid-sweep
         sampler_for(plan, family)
@@ -278,18 +288,11 @@ def cmd_sweep(overrides: list[str]) -> int:
 
 def report(plan: Plan, studies: list[optuna.Study]) -> None:
     from analysis.report import NothingToReport, report_studies
-    from analysis.report import settings_from as report_settings
 
     from .cli import UserError
 
     try:
-        settings = report_settings(plan.settings.raw.get("report") or {})
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    if settings.metric not in METRICS:
-        raise UserError(f"report.metric={settings.metric!r}; choose one of {', '.join(METRICS)}")
-    try:
-        report_studies(studies, plan.run_folder, settings)
+        report_studies(studies, plan.run_folder, plan.report)
     except NothingToReport as exc:
         raise UserError(str(exc)) from None
 
