@@ -32,8 +32,9 @@ def gain_at_matched_params(frontier: pd.DataFrame) -> pd.DataFrame:
     sizes = sizes[sizes >= max(hp.min(), cp.min())]
     h = np.array([_best_within(hp, hm, p) for p in sizes])
     c = np.array([_best_within(cp, cm, p) for p in sizes])
-    return pd.DataFrame({"params": sizes.astype(int), "hourglass": h, "conventional": c,
-                         "gain": h - c})
+    return pd.DataFrame(
+        {"params": sizes.astype(int), "hourglass": h, "conventional": c, "gain": h - c}
+    )
 
 
 def params_at_matched_metric(frontier: pd.DataFrame) -> pd.DataFrame:
@@ -48,11 +49,19 @@ def params_at_matched_metric(frontier: pd.DataFrame) -> pd.DataFrame:
     for p_conv, m in zip(cp, cm, strict=True):
         reach = hp[hm >= m]
         p_h = float(reach.min()) if len(reach) else float("nan")
-        rows.append({"metric": m, "conventional_params": int(p_conv), "hourglass_params": p_h,
-                     "hourglass_metric": float(hm[hp == p_h][0]) if len(reach) else np.nan,
-                     "ratio": p_h / p_conv})
-    return pd.DataFrame(rows, columns=["metric", "conventional_params", "hourglass_params",
-                                       "hourglass_metric", "ratio"])
+        rows.append(
+            {
+                "metric": m,
+                "conventional_params": int(p_conv),
+                "hourglass_params": p_h,
+                "hourglass_metric": float(hm[hp == p_h][0]) if len(reach) else np.nan,
+                "ratio": p_h / p_conv,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=["metric", "conventional_params", "hourglass_params", "hourglass_metric", "ratio"],
+    )
 
 
 def best_under_budgets(configs: pd.DataFrame, budgets: list[float]) -> pd.DataFrame:
@@ -65,6 +74,11 @@ def best_under_budgets(configs: pd.DataFrame, budgets: list[float]) -> pd.DataFr
                 rows.append({"family": family, "budget": budget})
                 continue
             best = fit.loc[fit["mean"].idxmax()]
-            rows.append({"family": family, "budget": budget, **{k: best[k] for k in (
-                "d_z", "d_h", "depth", "lr", "params", "mean", "std")}})
+            rows.append(
+                {
+                    "family": family,
+                    "budget": budget,
+                    **{k: best[k] for k in ("d_z", "d_h", "depth", "lr", "params", "mean", "std")},
+                }
+            )
     return pd.DataFrame(rows)

@@ -4,8 +4,10 @@ The paper's procedure (per family): group runs by configuration (architecture an
 rate), average over seeds; for each parameter count keep the best learning rate; sort by
 parameters and keep the points that strictly improve on every smaller model (the monotone upper
 envelope). In budget-matched sweeps the size is the budget target (the exact counts of models
-built for one target differ by a few parameters), otherwise the exact parameter count. Also the plain Pareto set: no other point has fewer-or-equal parameters and a
-higher-or-equal metric with one of them strict.
+built for one target differ by a few parameters), otherwise the exact parameter count.
+
+Also the plain Pareto set: no other point has fewer-or-equal parameters and a higher-or-equal
+metric with one of them strict.
 """
 
 from __future__ import annotations

@@ -9,10 +9,33 @@ from collections.abc import Iterable
 import pandas as pd
 
 COLUMNS = [
-    "study", "number", "state", "trained", "family", "task", "dataset", "d_z", "d_h", "depth",
-    "lr", "fix_w_in", "params", "params_total", "budget_target", "eval_psnr", "test_psnr", "eval_ssim",
-    "test_ssim", "eval_psnr_std", "test_psnr_std", "n_seeds", "seconds", "device",
-    "violation", "reused_from", "datetime_complete",
+    "study",
+    "number",
+    "state",
+    "trained",
+    "family",
+    "task",
+    "dataset",
+    "d_z",
+    "d_h",
+    "depth",
+    "lr",
+    "fix_w_in",
+    "params",
+    "params_total",
+    "budget_target",
+    "eval_psnr",
+    "test_psnr",
+    "eval_ssim",
+    "test_ssim",
+    "eval_psnr_std",
+    "test_psnr_std",
+    "n_seeds",
+    "seconds",
+    "device",
+    "violation",
+    "reused_from",
+    "datetime_complete",
 ]
 
 
@@ -40,8 +63,17 @@ def trials_frame(studies: Iterable) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=COLUMNS)
     for col in ("d_z", "d_h", "depth", "params", "params_total"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
-    for col in ("budget_target", "lr", "eval_psnr", "test_psnr", "eval_ssim", "test_ssim", "eval_psnr_std",
-                "test_psnr_std", "seconds"):
+    for col in (
+        "budget_target",
+        "lr",
+        "eval_psnr",
+        "test_psnr",
+        "eval_ssim",
+        "test_ssim",
+        "eval_psnr_std",
+        "test_psnr_std",
+        "seconds",
+    ):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     frame["trained"] = frame["trained"].astype(bool)
     return frame

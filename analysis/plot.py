@@ -5,31 +5,60 @@ from __future__ import annotations
 import pandas as pd
 
 COLORS = {"hourglass": "tab:red", "conventional": "tab:blue"}
-LABELS = {"hourglass": "Hourglass (wide-narrow-wide)",
-          "conventional": "Conventional (narrow-wide-narrow)"}
+LABELS = {
+    "hourglass": "Hourglass (wide-narrow-wide)",
+    "conventional": "Conventional (narrow-wide-narrow)",
+}
 
 
-def frontier_plot(ax, trials: pd.DataFrame, frontier: pd.DataFrame, metric: str,
-                  reference: pd.DataFrame | None = None) -> list:
+def frontier_plot(
+    ax,
+    trials: pd.DataFrame,
+    frontier: pd.DataFrame,
+    metric: str,
+    reference: pd.DataFrame | None = None,
+) -> list:
     """All trained trials faint, each family's frontier with a +-std band, log-scaled params."""
     artists = []
     for family in ("hourglass", "conventional"):
         color = COLORS[family]
         runs = trials[(trials["family"] == family) & trials["trained"]]
         if not runs.empty:
-            artists.append(ax.scatter(runs["params"].astype(float), runs[metric], s=12,
-                                      color=color, alpha=0.25, linewidths=0))
+            artists.append(
+                ax.scatter(
+                    runs["params"].astype(float),
+                    runs[metric],
+                    s=12,
+                    color=color,
+                    alpha=0.25,
+                    linewidths=0,
+                )
+            )
         f = frontier[frontier["family"] == family].sort_values("params")
         if not f.empty:
             x = f["params"].astype(float)
             artists += ax.plot(x, f["mean"], "-o", color=color, ms=4, label=LABELS[family])
-            artists.append(ax.fill_between(x, f["mean"] - f["std"], f["mean"] + f["std"],
-                                           color=color, alpha=0.2, linewidth=0))
+            artists.append(
+                ax.fill_between(
+                    x,
+                    f["mean"] - f["std"],
+                    f["mean"] + f["std"],
+                    color=color,
+                    alpha=0.2,
+                    linewidth=0,
+                )
+            )
         if reference is not None:
             r = reference[reference["family"] == family].sort_values("params")
             if not r.empty:
-                artists += ax.plot(r["params"], r["psnr_db"], "--", color=color, alpha=0.7,
-                                   label=f"{family}, published (paper)")
+                artists += ax.plot(
+                    r["params"],
+                    r["psnr_db"],
+                    "--",
+                    color=color,
+                    alpha=0.7,
+                    label=f"{family}, published (paper)",
+                )
     ax.set_xscale("log")
     ax.set_xlabel("trainable parameters")
     ax.set_ylabel(metric.replace("_", " ").replace("psnr", "PSNR (dB)").replace("ssim", "SSIM"))
@@ -46,14 +75,26 @@ def scaling_plot(axes, frontier: pd.DataFrame) -> list:
             f = frontier[frontier["family"] == family].sort_values("params")
             if f.empty:
                 continue
-            artists += ax.plot(f["params"].astype(float), f[key].astype(float), "-o", ms=4,
-                               color=COLORS[family], label=family)
+            artists += ax.plot(
+                f["params"].astype(float),
+                f[key].astype(float),
+                "-o",
+                ms=4,
+                color=COLORS[family],
+                label=family,
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("trainable parameters")
         ax.set_ylabel(key)
-        ax.set_title({"d_z": "residual width d_z", "d_h": "bottleneck / hidden width d_h",
-                      "depth": "depth (blocks)"}[key], fontsize=9)
+        ax.set_title(
+            {
+                "d_z": "residual width d_z",
+                "d_h": "bottleneck / hidden width d_h",
+                "depth": "depth (blocks)",
+            }[key],
+            fontsize=9,
+        )
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
     return artists
@@ -67,8 +108,14 @@ def progress_plot(ax, trials: pd.DataFrame, metric: str) -> list:
         if runs.empty:
             continue
         best = runs[metric].cummax().to_numpy()
-        artists += ax.plot(range(1, len(best) + 1), best, "-", drawstyle="steps-post",
-                           color=COLORS[family], label=family)
+        artists += ax.plot(
+            range(1, len(best) + 1),
+            best,
+            "-",
+            drawstyle="steps-post",
+            color=COLORS[family],
+            label=family,
+        )
     ax.set_xlabel("trained trials")
     ax.set_ylabel(f"best {metric}")
     ax.grid(True, alpha=0.3)

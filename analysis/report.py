@@ -34,36 +34,48 @@ def _fmt_params(p: float) -> str:
 
 
 def frontier_table(frontier: pd.DataFrame) -> str:
-    lines = [f"{'family':<13} {'params':>11}  {'d_z':>5} {'d_h':>5} {'depth':>5}  {'lr':>8}  "
-             f"{'mean':>7} {'std':>6}"]
+    lines = [
+        f"{'family':<13} {'params':>11}  {'d_z':>5} {'d_h':>5} {'depth':>5}  {'lr':>8}  "
+        f"{'mean':>7} {'std':>6}"
+    ]
     for _, r in frontier.sort_values(["family", "params"]).iterrows():
-        lines.append(f"{r['family']:<13} {_fmt_params(r['params']):>11}  {int(r['d_z']):>5} "
-                     f"{int(r['d_h']):>5} {int(r['depth']):>5}  {r['lr']:>8.2g}  "
-                     f"{r['mean']:>7.2f} {r['std']:>6.2f}")
+        lines.append(
+            f"{r['family']:<13} {_fmt_params(r['params']):>11}  {int(r['d_z']):>5} "
+            f"{int(r['d_h']):>5} {int(r['depth']):>5}  {r['lr']:>8.2g}  "
+            f"{r['mean']:>7.2f} {r['std']:>6.2f}"
+        )
     return "\n".join(lines)
 
 
 def comparison_lines(frontier: pd.DataFrame, metric: str) -> list[str]:
     families = set(frontier["family"])
     if families != {"hourglass", "conventional"}:
-        return [f"comparison needs both families on a frontier; have: "
-                f"{', '.join(sorted(families)) or 'none'}"]
+        return [
+            f"comparison needs both families on a frontier; have: "
+            f"{', '.join(sorted(families)) or 'none'}"
+        ]
     unit = " dB" if "psnr" in metric else ""
     out = []
     for _, r in gain_at_matched_params(frontier).iterrows():
-        out.append(f"with at most {_fmt_params(r['params'])} parameters: hourglass "
-                   f"{r['hourglass']:.2f}{unit}, conventional {r['conventional']:.2f}{unit} "
-                   f"(hourglass minus conventional {r['gain']:+.2f}{unit})")
+        out.append(
+            f"with at most {_fmt_params(r['params'])} parameters: hourglass "
+            f"{r['hourglass']:.2f}{unit}, conventional {r['conventional']:.2f}{unit} "
+            f"(hourglass minus conventional {r['gain']:+.2f}{unit})"
+        )
     for _, r in params_at_matched_metric(frontier).iterrows():
         if np.isnan(r["hourglass_params"]):
-            out.append(f"conventional {r['metric']:.2f}{unit} with "
-                       f"{_fmt_params(r['conventional_params'])} parameters: no hourglass model "
-                       f"on the frontier reaches it")
+            out.append(
+                f"conventional {r['metric']:.2f}{unit} with "
+                f"{_fmt_params(r['conventional_params'])} parameters: no hourglass model "
+                f"on the frontier reaches it"
+            )
         else:
-            out.append(f"hourglass {r['hourglass_metric']:.2f}{unit} with "
-                       f"{_fmt_params(r['hourglass_params'])} parameters where conventional needs "
-                       f"{_fmt_params(r['conventional_params'])} for {r['metric']:.2f}{unit} "
-                       f"({r['ratio']:.2f}x the parameters)")
+            out.append(
+                f"hourglass {r['hourglass_metric']:.2f}{unit} with "
+                f"{_fmt_params(r['hourglass_params'])} parameters where conventional needs "
+                f"{_fmt_params(r['conventional_params'])} for {r['metric']:.2f}{unit} "
+                f"({r['ratio']:.2f}x the parameters)"
+            )
     return out
 
 
@@ -99,17 +111,21 @@ def report_studies(studies: list, folder: Path, settings: ReportSettings | None 
     trials = trials_frame(studies)
     names = ", ".join(s.study_name for s in studies)
     if not trials["trained"].any():
-        raise NothingToReport(f"no trained trials yet in {names}: nothing to plot; run "
-                              f"`hgsearch sweep` with the same overrides")
+        raise NothingToReport(
+            f"no trained trials yet in {names}: nothing to plot; run "
+            f"`hgsearch sweep` with the same overrides"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     frontier = paper_frontier(trials, metric)
     pareto = pareto_set(trials, metric)
     configs = configurations(trials, metric)
     keys = ["family", "d_z", "d_h", "depth", "lr"]
     on = trials[keys].merge(frontier[keys].assign(on_frontier=True), on=keys, how="left")
-    trials = trials.assign(on_frontier=on["on_frontier"].fillna(False).astype(bool).to_numpy()
-                           & trials["trained"].to_numpy(),
-                           on_pareto=trials.index.isin(pareto.index))
+    trials = trials.assign(
+        on_frontier=on["on_frontier"].fillna(False).astype(bool).to_numpy()
+        & trials["trained"].to_numpy(),
+        on_pareto=trials.index.isin(pareto.index),
+    )
     task, dataset = trials["task"].dropna().iloc[0], trials["dataset"].dropna().iloc[0]
     paths: dict[str, list[Path]] = {}
     paths["trials_csv"] = [folder / "trials.csv"]
@@ -145,15 +161,33 @@ def report_studies(studies: list, folder: Path, settings: ReportSettings | None 
     comparison = comparison_lines(frontier, metric)
     table = frontier_table(frontier)
     budgets = list(settings.budgets or [])
-    lines = [f"# {task} on {dataset}", "", f"Studies: {names}", "",
-             f"Trained trials: {int(trials['trained'].sum())} "
-             f"(of {len(trials)} in total); frontier metric: {metric}.", "",
-             "## Frontier (paper procedure)", "", "```", table, "```", "",
-             "## Hourglass vs conventional", ""] + [f"- {c}" for c in comparison]
+    lines = [
+        f"# {task} on {dataset}",
+        "",
+        f"Studies: {names}",
+        "",
+        f"Trained trials: {int(trials['trained'].sum())} "
+        f"(of {len(trials)} in total); frontier metric: {metric}.",
+        "",
+        "## Frontier (paper procedure)",
+        "",
+        "```",
+        table,
+        "```",
+        "",
+        "## Hourglass vs conventional",
+        "",
+    ] + [f"- {c}" for c in comparison]
     if budgets:
         best = best_under_budgets(configs, budgets)
-        lines += ["", "## Best configuration under each budget", "", "```",
-                  best.to_string(index=False), "```"]
+        lines += [
+            "",
+            "## Best configuration under each budget",
+            "",
+            "```",
+            best.to_string(index=False),
+            "```",
+        ]
         paths["budgets_csv"] = [folder / "budgets.csv"]
         best.to_csv(paths["budgets_csv"][0], index=False)
     paths["summary"] = [folder / "summary.md"]

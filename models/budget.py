@@ -26,7 +26,13 @@ def count_params(spec: MLPSpec) -> ParamCount:
 
 
 def width_for_budget(
-    family: str, budget: float, *, d_x: int, d_y: int, depth: int, d_h: int | None = None,
+    family: str,
+    budget: float,
+    *,
+    d_x: int,
+    d_y: int,
+    depth: int,
+    d_h: int | None = None,
     fix_w_in: bool = False,
 ) -> int:
     """The free width that makes the trainable count closest to `budget`.

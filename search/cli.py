@@ -121,8 +121,15 @@ def cmd_train(overrides: list[str]) -> int:
     counts = count_params(spec)
     log.info(
         "training %s (d_z=%d, d_h=%d, depth=%d; %d trainable parameters) on %s/%s, %d epochs, %s",
-        spec.family, spec.d_z, spec.d_h, spec.depth, counts.trainable, s.task.name,
-        s.data.name, s.train.epochs, device,
+        spec.family,
+        spec.d_z,
+        spec.d_h,
+        spec.depth,
+        counts.trainable,
+        s.task.name,
+        s.data.name,
+        s.train.epochs,
+        device,
     )
     with progress(total=s.train.epochs, unit="epoch") as bar:
         result = train(spec, data, s.train, device, report=bar)
@@ -167,8 +174,13 @@ class progress:
             self.bar.n = step
             self.bar.set_postfix(eval_psnr=f"{metrics.get('psnr', float('nan')):.2f}")
         else:
-            log.info("%s %d/%d eval PSNR %.2f dB", self.unit, step, self.total,
-                     metrics.get("psnr", float("nan")))
+            log.info(
+                "%s %d/%d eval PSNR %.2f dB",
+                self.unit,
+                step,
+                self.total,
+                metrics.get("psnr", float("nan")),
+            )
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
@@ -200,8 +212,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
+    )
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return 0 if argv else 2
@@ -213,8 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=ExperimentalWarning)
     commands = _commands()
     if command not in commands:
-        print(f"hgsearch: error: unknown command {command!r}; choose one of: "
-              f"{', '.join(commands)}", file=sys.stderr)
+        print(
+            f"hgsearch: error: unknown command {command!r}; choose one of: {', '.join(commands)}",
+            file=sys.stderr,
+        )
         return 2
     try:
         return commands[command](overrides)
@@ -227,8 +242,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         raise
     except KeyboardInterrupt:
-        print(f"hgsearch {command}: interrupted; everything finished so far is stored",
-              file=sys.stderr)
+        print(
+            f"hgsearch {command}: interrupted; everything finished so far is stored",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -71,7 +71,8 @@ def set_constraint(trial: Any, value: float) -> None:
 def trained_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Finished trials that trained a model (not reused, not pruned)."""
     return [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.user_attrs.get("trained")
     ]
 
@@ -96,8 +97,9 @@ class Objective:
         for key, value in self.meta.items():
             trial.set_user_attr(key, value)
         try:
-            cand = sample(trial, self.space, self.budget, self.data.d_x, self.data.d_y,
-                          self.fix_w_in)
+            cand = sample(
+                trial, self.space, self.budget, self.data.d_x, self.data.d_y, self.fix_w_in
+            )
         except Infeasible as exc:
             trial.set_user_attr("violation", str(exc))
             set_constraint(trial, 1.0)
@@ -117,9 +119,15 @@ class Objective:
     def _record_arch(self, trial: Any, cand: Candidate) -> None:
         s = cand.spec
         for key, value in (
-            ("family", s.family), ("d_z", s.d_z), ("d_h", s.d_h), ("depth", s.depth),
-            ("lr", cand.lr), ("fix_w_in", s.fix_w_in), ("params", cand.params),
-            ("params_total", cand.params_total), ("config_key", cand.key),
+            ("family", s.family),
+            ("d_z", s.d_z),
+            ("d_h", s.d_h),
+            ("depth", s.depth),
+            ("lr", cand.lr),
+            ("fix_w_in", s.fix_w_in),
+            ("params", cand.params),
+            ("params_total", cand.params_total),
+            ("config_key", cand.key),
             ("budget_target", cand.target),
         ):
             trial.set_user_attr(key, value)
@@ -137,8 +145,10 @@ class Objective:
         study = getattr(trial, "study", None)
         if study is None or not self.early_stop.enabled:
             return []
-        return [(t.user_attrs["params"], t.user_attrs.get("epoch_psnr", {}))
-                for t in trained_trials(study)]
+        return [
+            (t.user_attrs["params"], t.user_attrs.get("epoch_psnr", {}))
+            for t in trained_trials(study)
+        ]
 
     def _train(self, trial: Any, cand: Candidate) -> tuple[float, float]:
         finished = self._finished_histories(trial)
@@ -146,8 +156,9 @@ class Objective:
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
             epoch_psnr[str(epoch)] = round(metrics["psnr"], 4)
-            reason = early_stop_reason(self.early_stop, epoch, metrics["psnr"], cand.params,
-                                       finished)
+            reason = early_stop_reason(
+                self.early_stop, epoch, metrics["psnr"], cand.params, finished
+            )
             if reason:
                 trial.set_user_attr("epoch_psnr", epoch_psnr)
                 trial.set_user_attr("pruned_reason", reason)
@@ -159,8 +170,9 @@ class Objective:
         trial.set_user_attr("seeds", seeds)
         for i, seed in enumerate(seeds):
             settings = replace(self.train_settings, lr=cand.lr, seed=seed)
-            result = self.train_fn(cand.spec, self.data, settings, self.device,
-                                   report if i == 0 else None)
+            result = self.train_fn(
+                cand.spec, self.data, settings, self.device, report if i == 0 else None
+            )
             results.append(result)
             if result.status != "ok" or not math.isfinite(getattr(result, self.metric)):
                 trial.set_user_attr("status", "diverged")
@@ -197,10 +209,22 @@ class Objective:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         path = self.log_dir / f"trial_{trial.number:05d}.jsonl"
         with path.open("w") as fh:
-            fh.write(json.dumps({"trial": trial.number, "config": cand.key,
-                                 "params": cand.params}) + "\n")
-            for seed, r in zip(trial.user_attrs.get("seeds", []), results):
+            fh.write(
+                json.dumps({"trial": trial.number, "config": cand.key, "params": cand.params})
+                + "\n"
+            )
+            for seed, r in zip(trial.user_attrs.get("seeds", []), results, strict=False):
                 for h in r.history:
                     fh.write(json.dumps({"seed": seed, **h}) + "\n")
-                fh.write(json.dumps({"seed": seed, "status": r.status, "eval_psnr": r.eval_psnr,
-                                     "test_psnr": r.test_psnr, "seconds": r.seconds}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {
+                            "seed": seed,
+                            "status": r.status,
+                            "eval_psnr": r.eval_psnr,
+                            "test_psnr": r.test_psnr,
+                            "seconds": r.seconds,
+                        }
+                    )
+                    + "\n"
+                )

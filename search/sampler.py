@@ -30,7 +30,10 @@ def make_sampler(
     startup = int(raw.get("n_startup_trials", 5))
     if name == "tpe":
         return optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, group=True, n_startup_trials=startup,
+            seed=seed,
+            multivariate=True,
+            group=True,
+            n_startup_trials=startup,
             constant_liar=True,
         )
     if name == "nsga2":
@@ -45,4 +48,6 @@ def make_sampler(
         if grid is None:
             raise ConfigError("the grid sampler needs a space of choices")
         return optuna.samplers.GridSampler(grid, seed=seed)
-    raise ConfigError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)} (sampler=...)")
+    raise ConfigError(
+        f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)} (sampler=...)"
+    )

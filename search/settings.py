@@ -113,8 +113,13 @@ def from_config(raw: dict[str, Any]) -> Settings:
     if task.flips not in (1, 2, 4):
         raise ConfigError(f"train.flips must be 1, 2 or 4, got {task.flips}")
     train = build(TrainSettings, train_raw, "train")
-    _positive("train", epochs=train.epochs, batch_size=train.batch_size, lr=train.lr,
-              eval_every=train.eval_every)
+    _positive(
+        "train",
+        epochs=train.epochs,
+        batch_size=train.batch_size,
+        lr=train.lr,
+        eval_every=train.eval_every,
+    )
     if train.batch_size < 2:
         raise ConfigError("train.batch_size must be at least 2 (BatchNorm needs a batch)")
     if not 0 <= train.weight_decay:

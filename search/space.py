@@ -139,9 +139,7 @@ def parse_dim(name: str, raw: Any, family: str, d_x: int) -> Dim:
 def parse_family_space(family: str, raw: dict[str, Any], d_x: int) -> FamilySpace:
     unknown = sorted(set(raw) - set(KEYS))
     if unknown:
-        raise ConfigError(
-            f"space.{family}.{unknown[0]} is not a search key; use {', '.join(KEYS)}"
-        )
+        raise ConfigError(f"space.{family}.{unknown[0]} is not a search key; use {', '.join(KEYS)}")
     dims = {name: parse_dim(name, value, family, d_x) for name, value in raw.items()}
     if "lr" not in dims:
         raise ConfigError(f"space.{family} needs an lr entry (choices or a range)")
@@ -173,8 +171,9 @@ def parse_budget(raw: dict[str, Any]) -> Budget:
             raise ConfigError("search.budget.targets must hold numbers") from None
         if min(targets) <= 0:
             raise ConfigError("search.budget.targets must be positive")
-    budget = Budget(num("min_params"), num("max_params"), targets,
-                    float(raw.get("tolerance", 0.05)))
+    budget = Budget(
+        num("min_params"), num("max_params"), targets, float(raw.get("tolerance", 0.05))
+    )
     if budget.min_params and budget.max_params and budget.min_params > budget.max_params:
         raise ConfigError(
             f"empty budget: search.budget.min_params={budget.min_params:.0f} is above "
@@ -196,8 +195,11 @@ def suggest(trial: Any, dim: Dim) -> Any:
 
 def grid_of(space: FamilySpace, budget: Budget) -> dict[str, list]:
     """The GridSampler search space: every entry's choices (and the budget targets)."""
-    grid = {name: dim.values() for name, dim in space.dims.items()
-            if not (budget.matched and name == space.derived)}
+    grid = {
+        name: dim.values()
+        for name, dim in space.dims.items()
+        if not (budget.matched and name == space.derived)
+    }
     if budget.matched:
         grid["budget"] = list(budget.targets)  # type: ignore[arg-type]
     return grid
@@ -220,8 +222,13 @@ def sample(
     if budget.matched and "arch" not in dims:
         target = float(trial.suggest_categorical("budget", list(budget.targets)))
         values[space.derived] = width_for_budget(
-            space.family, target, d_x=d_x, d_y=d_y, depth=values["depth"],
-            d_h=values.get("d_h"), fix_w_in=fix_w_in,
+            space.family,
+            target,
+            d_x=d_x,
+            d_y=d_y,
+            depth=values["depth"],
+            d_h=values.get("d_h"),
+            fix_w_in=fix_w_in,
         )
     lr = float(suggest(trial, dims["lr"]))
     if space.family == "conventional":
@@ -230,14 +237,17 @@ def sample(
     if missing:
         raise ConfigError(f"space.{space.family} gives no {missing[0]}")
     try:
-        spec = MLPSpec(space.family, d_x, d_y, values["d_z"], values["d_h"], values["depth"],
-                       fix_w_in)
+        spec = MLPSpec(
+            space.family, d_x, d_y, values["d_z"], values["d_h"], values["depth"], fix_w_in
+        )
     except SpecError as exc:
         raise Infeasible(f"shape: {exc}") from None
     counts = count_params(spec)
     p = counts.trainable
     if target is not None and abs(p - target) > budget.tolerance * target:
-        raise Infeasible(f"budget: {p} parameters is not within {budget.tolerance:.0%} of {target:.0f}")
+        raise Infeasible(
+            f"budget: {p} parameters is not within {budget.tolerance:.0%} of {target:.0f}"
+        )
     if budget.min_params is not None and p < budget.min_params:
         raise Infeasible(f"budget: {p} parameters is below min_params={budget.min_params:.0f}")
     if budget.max_params is not None and p > budget.max_params:
@@ -247,6 +257,7 @@ def sample(
 
 def param_range(space: FamilySpace, d_x: int, d_y: int, fix_w_in: bool) -> tuple[int, int]:
     """Smallest and largest trainable count the space can produce (P grows with each width)."""
+
     def count(d_z: int, d_h: int, depth: int) -> int:
         w_in = 0 if fix_w_in else d_z * d_x
         return w_in + 2 * depth * d_z * d_h + d_y * d_z

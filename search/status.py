@@ -30,9 +30,14 @@ def status_rows(storage: optuna.storages.BaseStorage) -> list[dict]:
         }
         if best is not None:
             a = best.user_attrs
-            row.update(best=best.values[0], best_trial=best.number,
-                       best_arch=f"{a['d_z']}x{a['d_h']}x{a['depth']}", best_lr=a["lr"],
-                       best_params=a["params"], test_psnr=a.get("test_psnr"))
+            row.update(
+                best=best.values[0],
+                best_trial=best.number,
+                best_arch=f"{a['d_z']}x{a['d_h']}x{a['depth']}",
+                best_lr=a["lr"],
+                best_params=a["params"],
+                test_psnr=a.get("test_psnr"),
+            )
         rows.append(row)
     return rows
 
@@ -47,8 +52,12 @@ def print_status(storage: optuna.storages.BaseStorage) -> None:
     for r in rows:
         best = "-"
         if "best" in r:
-            best = (f"{r['metric']} {r['best']:.2f} dB, test {r['test_psnr']:.2f} dB: "
-                    f"{r['best_arch']} lr {r['best_lr']:.3g}, {r['best_params']:,} params "
-                    f"(trial {r['best_trial']})")
-        print(f"{r['study']:<{width}}  {r['trained']:7d} {r['reused']:6d} {r['pruned']:6d} "
-              f"{r['failed']:6d} {r['running']:7d}  {best}")
+            best = (
+                f"{r['metric']} {r['best']:.2f} dB, test {r['test_psnr']:.2f} dB: "
+                f"{r['best_arch']} lr {r['best_lr']:.3g}, {r['best_params']:,} params "
+                f"(trial {r['best_trial']})"
+            )
+        print(
+            f"{r['study']:<{width}}  {r['trained']:7d} {r['reused']:6d} {r['pruned']:6d} "
+            f"{r['failed']:6d} {r['running']:7d}  {best}"
+        )

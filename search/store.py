@@ -118,8 +118,9 @@ def open_storage(settings: StorageSettings, *, create: bool) -> optuna.storages.
 def _rdb(url: str, settings: StorageSettings, *, engine_kwargs: dict, heartbeat: bool):
     kwargs: dict[str, Any] = {"engine_kwargs": engine_kwargs}
     if heartbeat:
-        kwargs.update(heartbeat_interval=settings.heartbeat_interval,
-                      grace_period=settings.grace_period)
+        kwargs.update(
+            heartbeat_interval=settings.heartbeat_interval, grace_period=settings.grace_period
+        )
         params = inspect.signature(optuna.storages.RDBStorage.__init__).parameters
         if "heartbeat_stale_trial_callback" in params:  # Optuna >= 4.9
             kwargs["heartbeat_stale_trial_callback"] = (
@@ -138,7 +139,9 @@ def _rdb(url: str, settings: StorageSettings, *, engine_kwargs: dict, heartbeat:
         ) from None
     except Exception as exc:  # sqlalchemy's OperationalError and friends
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"cannot open the study storage {redact(url)}: {redact(first)}") from None
+        raise StorageError(
+            f"cannot open the study storage {redact(url)}: {redact(first)}"
+        ) from None
 
 
 def _normal(value: Any) -> Any:
@@ -168,13 +171,18 @@ def open_study(
     try:
         existing = name in optuna.study.get_all_study_names(storage)
         study = optuna.create_study(
-            storage=storage, study_name=name, directions=DIRECTIONS, sampler=sampler,
+            storage=storage,
+            study_name=name,
+            directions=DIRECTIONS,
+            sampler=sampler,
             load_if_exists=True,
         )
     except Exception as exc:
         if isinstance(exc, StorageError):
             raise
-        raise StorageError(f"cannot open study {name}: {redact(str(exc).splitlines()[0])}") from None
+        raise StorageError(
+            f"cannot open study {name}: {redact(str(exc).splitlines()[0])}"
+        ) from None
     stored = study.user_attrs.get("hgsearch_config")
     if existing and stored is not None and stored != fingerprint and not allow_change:
         changed = ", ".join(_differences(stored, fingerprint)[:4])

@@ -142,8 +142,13 @@ def sampler_for(plan: Plan, family: str) -> optuna.samplers.BaseSampler:
 def git_revision() -> str:
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here,
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         if out.returncode == 0:
             return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -176,8 +181,7 @@ class Progress:
         if sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=target, initial=done, desc=family, unit="trial",
-                            file=sys.stderr)
+            self.bar = tqdm(total=target, initial=done, desc=family, unit="trial", file=sys.stderr)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         a = trial.user_attrs
@@ -185,10 +189,12 @@ class Progress:
         if trial.state == optuna.trial.TrialState.COMPLETE and a.get("trained"):
             self.done += 1
             self.best = max(self.best, trial.values[0])
-            line = (f"[{self.family}] trial {trial.number}: {arch}, {a['params']:,} params: "
-                    f"eval {a['eval_psnr']:.2f} dB, test {a['test_psnr']:.2f} dB, "
-                    f"{a['seconds']:.1f} s ({self.done}/{self.target} trained, best "
-                    f"{self.metric} {self.best:.2f})")
+            line = (
+                f"[{self.family}] trial {trial.number}: {arch}, {a['params']:,} params: "
+                f"eval {a['eval_psnr']:.2f} dB, test {a['test_psnr']:.2f} dB, "
+                f"{a['seconds']:.1f} s ({self.done}/{self.target} trained, best "
+                f"{self.metric} {self.best:.2f})"
+            )
         elif trial.state == optuna.trial.TrialState.COMPLETE:
             line = f"[{self.family}] trial {trial.number}: {arch} already trained, result reused"
         elif trial.state == optuna.trial.TrialState.PRUNED:
@@ -212,31 +218,52 @@ class Progress:
             self.bar.close()
 
 
-def run_family(plan: Plan, family: str, storage: Any, data: Any, device: str,
-               train_fn: Any = None) -> optuna.Study:
+def run_family(
+    plan: Plan, family: str, storage: Any, data: Any, device: str, train_fn: Any = None
+) -> optuna.Study:
     name = plan.study_name(family)
-    study = open_study(storage, name, sampler_for(plan, family), plan.fingerprint(family),
-                       metric=plan.metric, allow_change=plan.allow_space_change)
+    study = open_study(
+        storage,
+        name,
+        sampler_for(plan, family),
+        plan.fingerprint(family),
+        metric=plan.metric,
+        allow_change=plan.allow_space_change,
+    )
     if not plan.storage.shared:
         stale = fail_stale_running(study)
         if stale:
-            log.info("[%s] marked %d trial(s) left running by an interrupted run as failed",
-                     family, stale)
+            log.info(
+                "[%s] marked %d trial(s) left running by an interrupted run as failed",
+                family,
+                stale,
+            )
     done = trained_trials(study)
     if len(done) >= plan.n_trials:
-        log.info("[%s] study %s already has %d/%d trained trials", family, name, len(done),
-                 plan.n_trials)
+        log.info(
+            "[%s] study %s already has %d/%d trained trials", family, name, len(done), plan.n_trials
+        )
         return study
     best = max((t.values[0] for t in done), default=-math.inf)
     log.info("[%s] study %s: %d/%d trained trials so far", family, name, len(done), plan.n_trials)
     s = plan.settings
     objective = Objective(
-        space=plan.spaces[family], budget=plan.budget, data=data, train_settings=s.train,
-        fix_w_in=s.arch.fix_w_in, replicas=plan.replicas, metric=plan.metric,
-        early_stop=plan.early_stop, device=device,
+        space=plan.spaces[family],
+        budget=plan.budget,
+        data=data,
+        train_settings=s.train,
+        fix_w_in=s.arch.fix_w_in,
+        replicas=plan.replicas,
+        metric=plan.metric,
+        early_stop=plan.early_stop,
+        device=device,
         log_dir=plan.run_folder / "trials" / family,
-        meta={"task": s.task.name, "dataset": s.data.name, "git_rev": git_revision(),
-              "worker": plan.worker},
+        meta={
+            "task": s.task.name,
+            "dataset": s.data.name,
+            "git_rev": git_revision(),
+            "worker": plan.worker,
+        },
     )
     if train_fn is not None:
         objective.train_fn = train_fn
@@ -249,15 +276,25 @@ def run_family(plan: Plan, family: str, storage: Any, data: Any, device: str,
     except AttributeError:  # pragma: no cover
         pass
     try:
-        study.optimize(objective, n_trials=plan.max_attempts, callbacks=[progress], catch=catch,
-                       gc_after_trial=False)
+        study.optimize(
+            objective,
+            n_trials=plan.max_attempts,
+            callbacks=[progress],
+            catch=catch,
+            gc_after_trial=False,
+        )
     finally:
         progress.close()
     trained = len(trained_trials(study))
     if trained < plan.n_trials and plan.sampler.get("name") != "grid":
-        log.warning("[%s] stopped after %d attempts with %d/%d trained trials: the space yields "
-                    "few new feasible configurations (widen it or relax the budget)",
-                    family, plan.max_attempts, trained, plan.n_trials)
+        log.warning(
+            "[%s] stopped after %d attempts with %d/%d trained trials: the space yields "
+            "few new feasible configurations (widen it or relax the budget)",
+            family,
+            plan.max_attempts,
+            trained,
+            plan.n_trials,
+        )
     return study
 
 
@@ -278,9 +315,15 @@ def cmd_sweep(overrides: list[str]) -> int:
     quiet_optuna()
     signal.signal(signal.SIGTERM, _raise_interrupt)  # cluster pre-emption stops cleanly too
     data = prepare(load(settings.data), settings.task, device)
-    log.info("sweep %s: %s on %s, families %s, %d trained trials each, device %s",
-             plan.prefix, settings.task.name, settings.data.name, ", ".join(plan.families),
-             plan.n_trials, device)
+    log.info(
+        "sweep %s: %s on %s, families %s, %d trained trials each, device %s",
+        plan.prefix,
+        settings.task.name,
+        settings.data.name,
+        ", ".join(plan.families),
+        plan.n_trials,
+        device,
+    )
     studies = [run_family(plan, family, storage, data, str(device)) for family in plan.families]
     report(plan, studies)
     return 0
@@ -320,8 +363,10 @@ def cmd_frontier(overrides: list[str]) -> int:
     present = set(study_names(storage))
     missing = [n for n in names if n not in present]
     if len(missing) == len(names):
-        raise UserError(f"no study named {' or '.join(names)} in the storage: run "
-                        f"`hgsearch sweep` with the same overrides first")
+        raise UserError(
+            f"no study named {' or '.join(names)} in the storage: run "
+            f"`hgsearch sweep` with the same overrides first"
+        )
     studies = [optuna.load_study(study_name=n, storage=storage) for n in names if n in present]
     report(plan, studies)
     return 0

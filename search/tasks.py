@@ -1,8 +1,8 @@
 """The paper's three image tasks as (input, target) pairs of flattened images in [0, 1].
 
-    gen_classify  x = image                        y = prototype of its class
-    denoise       x = clamp(y + sigma*N(0, I))     y = clean image   (fresh noise every pass)
-    superres      x = bicubic /2 (antialias off)   y = full-resolution image
+gen_classify  x = image                        y = prototype of its class
+denoise       x = clamp(y + sigma*N(0, I))     y = clean image   (fresh noise every pass)
+superres      x = bicubic /2 (antialias off)   y = full-resolution image
 """
 
 from __future__ import annotations
@@ -106,9 +106,7 @@ def _float(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
 
 
-def prepare(
-    splits: Splits, settings: TaskSettings, device: torch.device | str = "cpu"
-) -> TaskData:
+def prepare(splits: Splits, settings: TaskSettings, device: torch.device | str = "cpu") -> TaskData:
     """Turn uint8 splits into task pairs on `device`; loaded once per study, reused per trial."""
     task = make_task(settings)
     train_set = flip_augment(splits.train, settings.flips)

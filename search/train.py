@@ -173,8 +173,17 @@ def train(
     nan = float("nan")
     if best_state is None:
         return TrainResult(
-            status, nan, nan, nan, nan, nan, 0, epoch, time.perf_counter() - started,
-            str(device), history,
+            status,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            0,
+            epoch,
+            time.perf_counter() - started,
+            str(device),
+            history,
         )
     model.load_state_dict(best_state)
     model.eval()

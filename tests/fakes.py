@@ -23,12 +23,25 @@ class FakeTrainer:
         assert self.max_params is None or p <= self.max_params
         assert self.min_params is None or p >= self.min_params
         self.calls.append((spec, settings.lr, settings.seed))
-        psnr = 10 + 2 * math.log(p) + (0.5 if spec.family == "hourglass" else 0) + 0.01 * settings.seed
+        psnr = (
+            10 + 2 * math.log(p) + (0.5 if spec.family == "hourglass" else 0) + 0.01 * settings.seed
+        )
         history = []
         per_epoch = self.curve(spec) if self.curve else [psnr] * settings.epochs
         for epoch, value in enumerate(per_epoch, start=1):
             history.append({"epoch": epoch, "psnr": value, "mse": 10 ** (-value / 10)})
             if report is not None:
                 report(epoch, {"psnr": value, "mse": 10 ** (-value / 10)})
-        return TrainResult("ok", 10 ** (-psnr / 10), psnr, 0.9, psnr - 0.1, 0.89, 1,
-                           settings.epochs, 0.01, "cpu", history)
+        return TrainResult(
+            "ok",
+            10 ** (-psnr / 10),
+            psnr,
+            0.9,
+            psnr - 0.1,
+            0.89,
+            1,
+            settings.epochs,
+            0.01,
+            "cpu",
+            history,
+        )

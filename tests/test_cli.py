@@ -9,13 +9,19 @@ import pytest
 from search.cli import main
 
 PAPER_PARAMS = [
-    ("dataset=imagenet32 task=denoise arch=hourglass arch.d_z=3546 arch.d_h=8 arch.depth=5",
-     22_070_304),
+    (
+        "dataset=imagenet32 task=denoise arch=hourglass arch.d_z=3546 arch.d_h=8 arch.depth=5",
+        22_070_304,
+    ),
     ("dataset=imagenet32 task=denoise arch=conventional arch.d_h=3075 arch.depth=1", 37_767_168),
-    ("dataset=mnist task=gen_classify arch=hourglass arch.d_z=785 arch.d_h=4 arch.depth=10",
-     1_293_680),
-    ("dataset=mnist task=superres arch=hourglass arch.d_z=785 arch.d_h=115 arch.depth=2",
-     1_130_400),
+    (
+        "dataset=mnist task=gen_classify arch=hourglass arch.d_z=785 arch.d_h=4 arch.depth=10",
+        1_293_680,
+    ),
+    (
+        "dataset=mnist task=superres arch=hourglass arch.d_z=785 arch.d_h=115 arch.depth=2",
+        1_130_400,
+    ),
     ("dataset=mnist task=gen_classify arch=conventional arch.d_h=785 arch.depth=1", 2_460_192),
 ]
 
@@ -49,8 +55,16 @@ def test_train_prints_one_json_line(capsys):
     )
     record = last_json(out)
     assert code == 0
-    for key in ("family", "params", "params_total", "eval_psnr", "test_psnr", "test_ssim",
-                "seconds", "device"):
+    for key in (
+        "family",
+        "params",
+        "params_total",
+        "eval_psnr",
+        "test_psnr",
+        "test_ssim",
+        "seconds",
+        "device",
+    ):
         assert key in record
     assert record["device"] == "cpu" and record["family"] == "hourglass"
     assert record["test_psnr"] > 10 and len(out.strip().splitlines()) == 1
@@ -84,7 +98,10 @@ def test_bad_input_is_one_line(capsys, args, needle):
 def test_console_script_from_another_folder(tmp_path):
     proc = subprocess.run(
         ["hgsearch", "params", "dataset=mnist", "arch=conventional"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert last_json(proc.stdout)["params"] == 2_460_192

@@ -85,7 +85,9 @@ def test_fashion_mnist_from_debian():
     assert s.train.images.shape == (100, 1, 28, 28)
     full = load(DataSettings("fashion_mnist"))
     assert (len(full.train.labels), len(full.eval.labels), len(full.test.labels)) == (
-        50_000, 10_000, 10_000,
+        50_000,
+        10_000,
+        10_000,
     )
 
 

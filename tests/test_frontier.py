@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from analysis.compare import best_under_budgets, gain_at_matched_params, params_at_matched_metric
-from analysis.frontier import configurations, envelope, paper_frontier, pareto_set
+from analysis.frontier import configurations, paper_frontier, pareto_set
 from analysis.reference import paper_frontiers
 
 
@@ -21,19 +21,34 @@ def random_runs(rng, n):
     depth = rng.choice([1, 2, 3], n)
     lr = rng.choice([1e-3, 3e-3], n)
     params = d_z * (64 + 2 * depth * d_h + 64)
-    return frame(list(zip(fam, d_z, d_h, depth, lr, params, rng.normal(20, 3, n),
-                          rng.random(n) > 0.1, strict=True)))
+    return frame(
+        list(
+            zip(
+                fam,
+                d_z,
+                d_h,
+                depth,
+                lr,
+                params,
+                rng.normal(20, 3, n),
+                rng.random(n) > 0.1,
+                strict=True,
+            )
+        )
+    )
 
 
 def oracle_pareto(df):
     rows = df[df["trained"]]
     keep = set()
-    for fam, g in rows.groupby("family"):
+    for _, g in rows.groupby("family"):
         for i, a in g.iterrows():
             dominated = any(
-                b["params"] <= a["params"] and b["test_psnr"] >= a["test_psnr"]
+                b["params"] <= a["params"]
+                and b["test_psnr"] >= a["test_psnr"]
                 and (b["params"] < a["params"] or b["test_psnr"] > a["test_psnr"])
-                for j, b in g.iterrows() if j != i
+                for j, b in g.iterrows()
+                if j != i
             )
             if not dominated:
                 keep.add(i)
@@ -48,7 +63,8 @@ def oracle_paper(df):
         means = {}
         for _, r in g.iterrows():
             means.setdefault((r["d_z"], r["d_h"], r["depth"], r["lr"], r["params"]), []).append(
-                r["test_psnr"])
+                r["test_psnr"]
+            )
         means = {k: float(np.mean(v)) for k, v in means.items()}
         for k, m in means.items():
             same = [v for kk, v in means.items() if kk[4] == k[4]]
@@ -65,21 +81,23 @@ def test_against_brute_force_oracles(seed):
     got = paper_frontier(df, "test_psnr")
     keys = {(r.family, r.d_z, r.d_h, r.depth, r.lr, r.params) for r in got.itertuples()}
     assert keys == oracle_paper(df)
-    for fam, g in got.groupby("family"):  # strictly increasing in both
+    for _, g in got.groupby("family"):  # strictly increasing in both
         g = g.sort_values("params")
         assert g["params"].is_monotonic_increasing and g["mean"].diff().dropna().gt(0).all()
 
 
 def test_hand_made_cases():
     # Ties: equal params keep the best; equal metric at larger size is not an improvement.
-    df = frame([
-        ["hourglass", 96, 4, 1, 1e-3, 100, 20.0, True],
-        ["hourglass", 96, 4, 1, 3e-3, 100, 21.0, True],  # better lr at the same size
-        ["hourglass", 96, 8, 1, 1e-3, 200, 21.0, True],  # tie with a smaller model: out
-        ["hourglass", 96, 16, 1, 1e-3, 300, np.nan, True],  # NaN: ignored
-        ["hourglass", 96, 32, 1, 1e-3, 400, 30.0, False],  # failed/untrained: ignored
-        ["hourglass", 96, 64, 1, 1e-3, 500, 22.0, True],
-    ])
+    df = frame(
+        [
+            ["hourglass", 96, 4, 1, 1e-3, 100, 20.0, True],
+            ["hourglass", 96, 4, 1, 3e-3, 100, 21.0, True],  # better lr at the same size
+            ["hourglass", 96, 8, 1, 1e-3, 200, 21.0, True],  # tie with a smaller model: out
+            ["hourglass", 96, 16, 1, 1e-3, 300, np.nan, True],  # NaN: ignored
+            ["hourglass", 96, 32, 1, 1e-3, 400, 30.0, False],  # failed/untrained: ignored
+            ["hourglass", 96, 64, 1, 1e-3, 500, 22.0, True],
+        ]
+    )
     f = paper_frontier(df, "test_psnr")
     assert f["params"].tolist() == [100, 500] and f["lr"].tolist() == [3e-3, 1e-3]
     assert set(pareto_set(df, "test_psnr")["params"]) == {100, 500}
@@ -127,7 +145,7 @@ def expand_reference_as_trials(ref, rng):
 def test_reference_frontiers_are_reproduced_exactly():
     ref = paper_frontiers()
     rng = np.random.default_rng(0)
-    for (task, dataset, split), group in ref.groupby(["task", "dataset", "split"]):
+    for (task, dataset, _), group in ref.groupby(["task", "dataset", "split"]):
         got = paper_frontier(expand_reference_as_trials(group, rng), "test_psnr")
         got = got.sort_values(["family", "params"]).reset_index(drop=True)
         want = group.sort_values(["family", "params_millions"]).reset_index(drop=True)
@@ -139,12 +157,14 @@ def test_reference_frontiers_are_reproduced_exactly():
 
 
 def test_comparisons():
-    f = pd.DataFrame({
-        "family": ["hourglass"] * 3 + ["conventional"] * 2,
-        "params": [1e6, 2e6, 4e6, 2e6, 4e6],
-        "mean": [20.0, 24.0, 26.0, 21.0, 24.0],
-        "std": [0.0] * 5,
-    })
+    f = pd.DataFrame(
+        {
+            "family": ["hourglass"] * 3 + ["conventional"] * 2,
+            "params": [1e6, 2e6, 4e6, 2e6, 4e6],
+            "mean": [20.0, 24.0, 26.0, 21.0, 24.0],
+            "std": [0.0] * 5,
+        }
+    )
     gains = gain_at_matched_params(f)
     assert gains["params"].tolist() == [2_000_000, 4_000_000]
     assert gains["gain"].tolist() == [3.0, 2.0]

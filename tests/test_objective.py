@@ -38,7 +38,9 @@ def test_fixed_trial_with_fake_trainer(data):
     assert [seed for _, _, seed in fake.calls] == [0, 1, 2]
     assert all(lr == 0.003 for _, lr, _ in fake.calls)
     a = trial.user_attrs
-    assert a["trained"] and a["params"] == params and a["d_h"] == 16 and len(a["eval_psnr_seeds"]) == 3
+    assert (
+        a["trained"] and a["params"] == params and a["d_h"] == 16 and len(a["eval_psnr_seeds"]) == 3
+    )
     assert value == pytest.approx(sum(a["eval_psnr_seeds"]) / 3) and a["eval_psnr_std"] > 0
 
 
@@ -54,8 +56,9 @@ def test_resuggested_configuration_is_reused_not_retrained(data):
     fake = FakeTrainer()
     tiny = {"d_z": [65], "d_h": [4, 16], "depth": [1], "lr": [0.003]}
     objective = make_objective(data, fake, space=tiny)
-    study = optuna.create_study(directions=["maximize", "minimize"],
-                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(
+        directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
+    )
     study.optimize(objective, n_trials=12)
     assert len(fake.calls) == 2  # two distinct configurations, each trained once
     assert len(trained_trials(study)) == 2
@@ -78,10 +81,15 @@ def test_early_stop_rule_itself():
 
 def _early_study(data, curve_for_last):
     """Three strong small trials finish, then a larger one follows `curve_for_last`."""
-    fake = FakeTrainer(curve=lambda spec: curve_for_last if spec.d_z == 96 and spec.d_h == 32
-                       else [25.0, 28.0, 30.0])
-    space = {"arch": {"configs": [[65, 4, 1], [65, 16, 1], [65, 32, 1], [96, 32, 2]]},
-             "lr": [0.003]}
+    fake = FakeTrainer(
+        curve=lambda spec: (
+            curve_for_last if spec.d_z == 96 and spec.d_h == 32 else [25.0, 28.0, 30.0]
+        )
+    )
+    space = {
+        "arch": {"configs": [[65, 4, 1], [65, 16, 1], [65, 32, 1], [96, 32, 2]]},
+        "lr": [0.003],
+    }
     objective = make_objective(data, fake, early=EarlyStop(True, 2, 1.0, 3), space=space)
     study = optuna.create_study(directions=["maximize", "minimize"])
     for arch in ("65x4x1", "65x16x1", "65x32x1", "96x32x2"):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-import pandas as pd
 import optuna
+import pandas as pd
 
 from search.cli import main
 
@@ -17,9 +17,11 @@ def test_frontier_without_a_database(tmp_path, capsys):
 
 
 def test_frontier_on_an_empty_study(tmp_path, capsys):
-    optuna.create_study(storage=f"sqlite:///{tmp_path}/hgsearch.db",
-                        study_name="smoke-gen_classify-digits-hourglass",
-                        directions=["maximize", "minimize"])
+    optuna.create_study(
+        storage=f"sqlite:///{tmp_path}/hgsearch.db",
+        study_name="smoke-gen_classify-digits-hourglass",
+        directions=["maximize", "minimize"],
+    )
     assert main(["frontier", *SMOKE, f"run_dir={tmp_path}"]) == 2
     err = capsys.readouterr().err
     assert "no trained trials yet" in err and "Traceback" not in err
@@ -37,8 +39,12 @@ def test_frontier_with_one_trial_and_one_family(tmp_path, capsys):
 
 
 def test_sweep_writes_every_report_file(tmp_path, capsys):
-    args = [*SMOKE, f"run_dir={tmp_path}", "report.formats=[png,svg,pdf]",
-            "report.budgets=[20000,40000]"]
+    args = [
+        *SMOKE,
+        f"run_dir={tmp_path}",
+        "report.formats=[png,svg,pdf]",
+        "report.budgets=[20000,40000]",
+    ]
     assert main(["sweep", *args]) == 0
     out = capsys.readouterr().out
     folder = tmp_path / "smoke-gen_classify-digits"

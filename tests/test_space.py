@@ -5,6 +5,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from omegaconf import OmegaConf
 from optuna.trial import FixedTrial
 
 from models import count_params
@@ -20,8 +21,6 @@ from search.space import (
 from search.sweep import make_plan
 from tests.conftest import compose_cfg
 
-from omegaconf import OmegaConf
-
 REFERENCE = Path(__file__).resolve().parents[1] / "analysis" / "data" / "paper_frontiers.csv"
 
 
@@ -31,16 +30,26 @@ def plan_for(overrides):
 
 
 def test_ranges_choices_and_per_input():
-    space = parse_family_space("hourglass", {
-        "d_z": {"choices": [1, 2], "per_input": True},
-        "d_h": {"low": 4, "high": 64, "log": True},
-        "depth": {"low": 1, "high": 9, "step": 2},
-        "lr": [0.001],
-    }, d_x=64)
+    space = parse_family_space(
+        "hourglass",
+        {
+            "d_z": {"choices": [1, 2], "per_input": True},
+            "d_h": {"low": 4, "high": 64, "log": True},
+            "depth": {"low": 1, "high": 9, "step": 2},
+            "lr": [0.001],
+        },
+        d_x=64,
+    )
     assert space.dims["d_z"].choices == (64, 128)
     assert space.dims["d_h"].log and space.dims["depth"].step == 2
-    cand = sample(FixedTrial({"d_z": 128, "d_h": 16, "depth": 3, "lr": 0.001}), space,
-                  parse_budget({}), 64, 64, False)
+    cand = sample(
+        FixedTrial({"d_z": 128, "d_h": 16, "depth": 3, "lr": 0.001}),
+        space,
+        parse_budget({}),
+        64,
+        64,
+        False,
+    )
     assert (cand.spec.d_z, cand.spec.d_h, cand.spec.depth) == (128, 16, 3)
 
 
@@ -60,22 +69,39 @@ def test_bad_space_entries(raw, needle):
 
 
 def test_infeasible_configurations_are_reported_not_built():
-    space = parse_family_space("hourglass", {"d_z": [65], "d_h": [80], "depth": [1],
-                                             "lr": [0.01]}, 64)
+    space = parse_family_space(
+        "hourglass", {"d_z": [65], "d_h": [80], "depth": [1], "lr": [0.01]}, 64
+    )
     with pytest.raises(Infeasible, match="shape"):
-        sample(FixedTrial({"d_z": 65, "d_h": 80, "depth": 1, "lr": 0.01}), space,
-               parse_budget({}), 64, 64, False)
-    space = parse_family_space("hourglass", {"d_z": [65], "d_h": [8], "depth": [1],
-                                             "lr": [0.01]}, 64)
+        sample(
+            FixedTrial({"d_z": 65, "d_h": 80, "depth": 1, "lr": 0.01}),
+            space,
+            parse_budget({}),
+            64,
+            64,
+            False,
+        )
+    space = parse_family_space(
+        "hourglass", {"d_z": [65], "d_h": [8], "depth": [1], "lr": [0.01]}, 64
+    )
     with pytest.raises(Infeasible, match="above max_params"):
-        sample(FixedTrial({"d_z": 65, "d_h": 8, "depth": 1, "lr": 0.01}), space,
-               parse_budget({"max_params": 5000}), 64, 64, False)
+        sample(
+            FixedTrial({"d_z": 65, "d_h": 8, "depth": 1, "lr": 0.01}),
+            space,
+            parse_budget({"max_params": 5000}),
+            64,
+            64,
+            False,
+        )
 
 
 @pytest.mark.parametrize("family", ["hourglass", "conventional"])
 def test_budget_matched_derives_the_width(family):
-    raw = {"d_h": [8, 16], "depth": [1, 2], "lr": [0.01]} if family == "hourglass" else {
-        "depth": [1, 2], "lr": [0.01]}
+    raw = (
+        {"d_h": [8, 16], "depth": [1, 2], "lr": [0.01]}
+        if family == "hourglass"
+        else {"depth": [1, 2], "lr": [0.01]}
+    )
     space = parse_family_space(family, raw, 64)
     budget = parse_budget({"targets": [50000, 80000], "tolerance": 0.02})
     for target in (50000, 80000):
@@ -98,16 +124,20 @@ def test_budget_matched_derives_the_width(family):
     ],
 )
 def test_impossible_or_empty_budgets_are_refused(budget, needle):
-    space = parse_family_space("hourglass", {"d_z": [65], "d_h": [8], "depth": [1],
-                                             "lr": [0.01]}, 64)
+    space = parse_family_space(
+        "hourglass", {"d_z": [65], "d_h": [8], "depth": [1], "lr": [0.01]}, 64
+    )
     with pytest.raises(ConfigError, match=needle):
         check_feasible(space, parse_budget(budget), 64, 64, False)
 
 
 def reference_configs(task, dataset, family):
     with REFERENCE.open() as fh:
-        return {f"{r['d_z']}x{r['d_h']}x{r['depth']}" for r in csv.DictReader(fh)
-                if (r["task"], r["dataset"], r["family"]) == (task, dataset, family)}
+        return {
+            f"{r['d_z']}x{r['d_h']}x{r['depth']}"
+            for r in csv.DictReader(fh)
+            if (r["task"], r["dataset"], r["family"]) == (task, dataset, family)
+        }
 
 
 @pytest.mark.parametrize(
@@ -133,7 +163,11 @@ def test_paper_grids_enumerate_the_paper_architectures(preset, task, dataset):
         sampler = optuna.samplers.GridSampler(grid, seed=0)
         study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
         seen = set()
-        study.optimize(lambda t: (seen.add((t.suggest_categorical("arch", grid["arch"]),
-                                            t.suggest_categorical("lr", grid["lr"]))), 0.0)[1:]
-                       + (0.0,), n_trials=10_000)
+
+        def objective(trial, grid=grid, seen=seen):
+            arch = trial.suggest_categorical("arch", grid["arch"])
+            seen.add((arch, trial.suggest_categorical("lr", grid["lr"])))
+            return 0.0, 0.0
+
+        study.optimize(objective, n_trials=10_000)
         assert len(seen) == len(study.trials) == len(grid["arch"]) * 3

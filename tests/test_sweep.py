@@ -19,7 +19,6 @@ from search.objective import trained_trials
 from search.settings import from_config
 from search.store import open_storage, study_names
 from search.sweep import make_plan, run_family
-from search.data import load
 from search.tasks import prepare
 from tests.conftest import compose_cfg
 from tests.fakes import FakeTrainer
@@ -28,8 +27,9 @@ SMOKE = ["experiment=smoke", "device=cpu"]
 
 
 def plan_for(tmp_path, overrides):
-    raw = OmegaConf.to_container(compose_cfg([*SMOKE, f"run_dir={tmp_path}", *overrides]),
-                                 resolve=True)
+    raw = OmegaConf.to_container(
+        compose_cfg([*SMOKE, f"run_dir={tmp_path}", *overrides]), resolve=True
+    )
     return make_plan(from_config(raw))
 
 
@@ -43,9 +43,17 @@ def test_no_trained_trial_breaks_budget_or_shape(tmp_path, digits_splits, sample
         "space.conventional.d_h={choices:[32,80,128,192,256]}",
         "space.conventional.depth={choices:[1,2,3]}",
     ]
-    plan = plan_for(tmp_path, [f"sampler={sampler}", "search.n_trials=15",
-                               "search.budget.min_params=8000", "search.budget.max_params=60000",
-                               "search.max_attempts=40", *space])
+    plan = plan_for(
+        tmp_path,
+        [
+            f"sampler={sampler}",
+            "search.n_trials=15",
+            "search.budget.min_params=8000",
+            "search.budget.max_params=60000",
+            "search.max_attempts=40",
+            *space,
+        ],
+    )
     storage = optuna.storages.InMemoryStorage()  # the samplers are under test, not the storage
     data = prepare(digits_splits, plan.settings.task)
     for family in plan.families:
@@ -63,8 +71,15 @@ def test_no_trained_trial_breaks_budget_or_shape(tmp_path, digits_splits, sample
 
 
 def test_budget_matched_mode(tmp_path, digits_splits):
-    plan = plan_for(tmp_path, ["search.budget.targets=[20000,40000]", "search.budget.max_params=null",
-                               "search.budget.tolerance=0.05", "search.n_trials=4"])
+    plan = plan_for(
+        tmp_path,
+        [
+            "search.budget.targets=[20000,40000]",
+            "search.budget.max_params=null",
+            "search.budget.tolerance=0.05",
+            "search.n_trials=4",
+        ],
+    )
     assert plan.study_name("hourglass").endswith("-hourglass-matched")
     storage = open_storage(plan.storage, create=True)
     data = prepare(digits_splits, plan.settings.task)
@@ -85,8 +100,17 @@ def test_resume_refuses_a_changed_space_and_leaves_the_study(tmp_path, capsys):
     assert code == 2 and "different search space (changed: space.depth" in err
     assert len(err.strip().splitlines()) == 1
     assert db.read_bytes() == before
-    assert main(["sweep", *args, "space.hourglass.depth={choices:[1,3]}",
-                 "search.allow_space_change=true"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                *args,
+                "space.hourglass.depth={choices:[1,3]}",
+                "search.allow_space_change=true",
+            ]
+        )
+        == 0
+    )
 
 
 def test_sweep_status_frontier_and_optuna_cli(tmp_path, capsys):
@@ -95,15 +119,31 @@ def test_sweep_status_frontier_and_optuna_cli(tmp_path, capsys):
     assert "hourglass minus conventional" in out or "comparison needs" in out
     storage = open_storage(plan_for(tmp_path, []).storage, create=False)
     names = study_names(storage)
-    assert names == ["smoke-gen_classify-digits-conventional", "smoke-gen_classify-digits-hourglass"]
+    assert names == [
+        "smoke-gen_classify-digits-conventional",
+        "smoke-gen_classify-digits-hourglass",
+    ]
     for name in names:
         study = optuna.load_study(study_name=name, storage=storage)
         assert len(trained_trials(study)) == 3
         assert study.metric_names == ["eval_psnr", "params"]
         a = trained_trials(study)[0].user_attrs
-        for key in ("family", "d_z", "d_h", "depth", "params", "params_total", "eval_psnr",
-                    "test_psnr", "eval_ssim", "test_ssim", "seconds", "device", "seeds",
-                    "git_rev"):
+        for key in (
+            "family",
+            "d_z",
+            "d_h",
+            "depth",
+            "params",
+            "params_total",
+            "eval_psnr",
+            "test_psnr",
+            "eval_ssim",
+            "test_ssim",
+            "seconds",
+            "device",
+            "seeds",
+            "git_rev",
+        ):
             assert key in a, key
     assert main(["status", *SMOKE, f"run_dir={tmp_path}"]) == 0
     status = capsys.readouterr().out
@@ -115,9 +155,19 @@ def test_sweep_status_frontier_and_optuna_cli(tmp_path, capsys):
     assert len(trained_trials(study)) == 3
     optuna_cli = shutil.which("optuna") or str(Path(sys.executable).parent / "optuna")
     proc = subprocess.run(
-        [optuna_cli, "best-trials", "--storage", f"sqlite:///{tmp_path}/hgsearch.db",
-         "--study-name", names[1], "-f", "json"],
-        capture_output=True, text=True, timeout=120,
+        [
+            optuna_cli,
+            "best-trials",
+            "--storage",
+            f"sqlite:///{tmp_path}/hgsearch.db",
+            "--study-name",
+            names[1],
+            "-f",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     best = json.loads(proc.stdout)
@@ -139,9 +189,16 @@ def _finished(db: Path):
     return sorted(rows)
 
 
-SLOW_SMOKE = [*SMOKE, "search.families=[hourglass]", "search.n_trials=4", "train.epochs=30",
-              "space.hourglass.d_z={choices:[96,128]}", "space.hourglass.d_h={choices:[4,16,32]}",
-              "space.hourglass.depth={choices:[2,3]}", "search.budget.max_params=null"]
+SLOW_SMOKE = [
+    *SMOKE,
+    "search.families=[hourglass]",
+    "search.n_trials=4",
+    "train.epochs=30",
+    "space.hourglass.d_z={choices:[96,128]}",
+    "space.hourglass.d_h={choices:[4,16,32]}",
+    "space.hourglass.depth={choices:[2,3]}",
+    "search.budget.max_params=null",
+]
 
 
 @pytest.mark.slow

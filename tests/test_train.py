@@ -99,14 +99,22 @@ def test_report_can_stop_a_run(digits_splits):
             raise Stop
 
     with pytest.raises(Stop):
-        train(small_spec("hourglass", data), data, TrainSettings(epochs=5, batch_size=64),
-              report=report)
+        train(
+            small_spec("hourglass", data),
+            data,
+            TrainSettings(epochs=5, batch_size=64),
+            report=report,
+        )
     assert [e for e, _ in seen] == [1, 2]
 
 
 @pytest.mark.gpu
 def test_cuda_bf16(digits_splits):
     data = prepare(digits_splits, TaskSettings("denoise"), "cuda")
-    r = train(small_spec("hourglass", data), data,
-              TrainSettings(epochs=2, batch_size=64, bf16=True), "cuda")
+    r = train(
+        small_spec("hourglass", data),
+        data,
+        TrainSettings(epochs=2, batch_size=64, bf16=True),
+        "cuda",
+    )
     assert r.status == "ok" and r.device.startswith("cuda") and r.test_psnr > 10
