@@ -76,8 +76,9 @@ def settings_from(overrides: list[str]):
 
 
 def emit(record: dict[str, Any]) -> None:
-    """The machine-readable last line of a command."""
-    print(json.dumps(record), flush=True)
+    """The machine-readable last line of a command (strict JSON: NaN becomes null)."""
+    clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in record.items()}
+    print(json.dumps(clean, allow_nan=False), flush=True)
 
 
 def cmd_params(overrides: list[str]) -> int:
@@ -153,7 +154,11 @@ def cmd_train(overrides: list[str]) -> int:
             "device": result.device,
         }
     )
-    return 0 if result.status == "ok" else 1
+    if result.status != "ok":
+        print(f"hgsearch train: training diverged (loss became NaN/inf): lower train.lr "
+              f"(now {s.train.lr:g})", file=sys.stderr)
+        return 1
+    return 0
 
 
 class progress:

@@ -106,6 +106,10 @@ class Objective:
             raise optuna.TrialPruned(str(exc)) from None
         set_constraint(trial, 0.0)
         self._record_arch(trial, cand)
+        twin = self._running_twin(trial, cand)
+        if twin is not None:  # another worker is training this configuration right now
+            trial.set_user_attr("duplicate_of", twin.number)
+            raise optuna.TrialPruned(f"trial {twin.number} is training this configuration")
         previous = self._already_trained(trial, cand)
         if previous is not None:
             trial.set_user_attr("trained", False)
@@ -138,6 +142,20 @@ class Objective:
             return None
         for t in trained_trials(study):
             if t.user_attrs.get("config_key") == cand.key:
+                return t
+        return None
+
+    def _running_twin(self, trial: Any, cand: Candidate) -> optuna.trial.FrozenTrial | None:
+        """An earlier RUNNING trial with the same configuration (shared storages only).
+
+        Each trial records its key before this check, so of two workers that sampled the same
+        configuration at once, the later-numbered one sees the earlier one and steps aside.
+        """
+        study = getattr(trial, "study", None)
+        if study is None:
+            return None
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.number < trial.number and t.user_attrs.get("config_key") == cand.key:
                 return t
         return None
 

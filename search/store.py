@@ -197,14 +197,50 @@ def open_study(
     return study
 
 
-def fail_stale_running(study: optuna.Study) -> int:
-    """Single-process storages: a RUNNING trial left by a killed run can never finish."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_stale_running(study: optuna.Study, *, single_process: bool, max_retry: int = 2) -> int:
+    """Mark RUNNING trials that can never finish as failed.
+
+    With a single-process storage (SQLite) every RUNNING trial at start-up was left by a killed
+    run. With shared storages only trials of this host whose worker process is gone are stale
+    (heartbeats cover other hosts on RDB storages). Each is queued again (see `retry`).
+    """
+    import socket
+
     storage = study._storage
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    host = socket.gethostname()
+    stale = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if single_process
+        or (t.user_attrs.get("host") == host and "pid" in t.user_attrs
+            and t.user_attrs["pid"] != os.getpid() and not _alive(int(t.user_attrs["pid"])))
+    ]
+    failed = 0
     for t in stale:
-        storage.set_trial_user_attr(t._trial_id, "interrupted", True)
-        storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-    return len(stale)
+        try:
+            storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+            continue  # it finished or was failed by another worker meanwhile
+        retry(study, storage.get_trial(t._trial_id), max_retry)
+        failed += 1
+    return failed
+
+
+def retry(study: optuna.Study, failed: optuna.trial.FrozenTrial, max_retry: int) -> None:
+    """Queue a failed trial again with the same parameters (and grid point), as Optuna's
+    heartbeat retry does, at most `max_retry` times per original trial."""
+    cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+    cls = cls or optuna.storages.RetryFailedTrialCallback
+    cls(max_retry=max_retry)(study, failed)
 
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from .objective import METRICS, Diverged, EarlyStop, Objective, trained_trials
 from .sampler import make_sampler
@@ -27,6 +30,7 @@ from .store import (
     fail_stale_running,
     open_storage,
     open_study,
+    retry,
 )
 from .store import from_config as storage_from_config
 
@@ -186,8 +190,10 @@ class Progress:
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         a = trial.user_attrs
         arch = f"{a.get('d_z')}x{a.get('d_h')}x{a.get('depth')} lr {a.get('lr', 0):.3g}"
-        if trial.state == optuna.trial.TrialState.COMPLETE and a.get("trained"):
-            self.done += 1
+        # Count from the storage: other workers may be finishing trials of the same study.
+        self.done = len(trained_trials(study))
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        if trial.state == TrialState.COMPLETE and a.get("trained"):
             self.best = max(self.best, trial.values[0])
             line = (
                 f"[{self.family}] trial {trial.number}: {arch}, {a['params']:,} params: "
@@ -195,10 +201,12 @@ class Progress:
                 f"{a['seconds']:.1f} s ({self.done}/{self.target} trained, best "
                 f"{self.metric} {self.best:.2f})"
             )
-        elif trial.state == optuna.trial.TrialState.COMPLETE:
+        elif trial.state == TrialState.COMPLETE:
             line = f"[{self.family}] trial {trial.number}: {arch} already trained, result reused"
-        elif trial.state == optuna.trial.TrialState.PRUNED:
+        elif trial.state == TrialState.PRUNED:
             why = a.get("violation") or a.get("pruned_reason") or "pruned"
+            if "duplicate_of" in a:
+                why = f"trial {a['duplicate_of']} is training it"
             line = f"[{self.family}] trial {trial.number}: skipped ({why})"
         else:
             line = f"[{self.family}] trial {trial.number}: failed ({a.get('status', 'error')})"
@@ -206,11 +214,12 @@ class Progress:
             self.bar.n = self.done
             self.bar.set_postfix(best=f"{self.best:.2f}")
             self.bar.refresh()
-            if trial.state != optuna.trial.TrialState.COMPLETE:
+            if trial.state != TrialState.COMPLETE:
                 self.bar.write(line, file=sys.stderr)
         else:
             log.info(line)
-        if self.done >= self.target:
+        # Trials still running in other workers will finish: starting more would overshoot.
+        if self.done + running >= self.target:
             study.stop()
 
     def close(self) -> None:
@@ -230,14 +239,11 @@ def run_family(
         metric=plan.metric,
         allow_change=plan.allow_space_change,
     )
-    if not plan.storage.shared:
-        stale = fail_stale_running(study)
-        if stale:
-            log.info(
-                "[%s] marked %d trial(s) left running by an interrupted run as failed",
-                family,
-                stale,
-            )
+    stale = fail_stale_running(study, single_process=not plan.storage.shared,
+                               max_retry=plan.storage.max_retry)
+    if stale:
+        log.info("[%s] marked %d trial(s) left running by an interrupted run as failed",
+                 family, stale)
     done = trained_trials(study)
     if len(done) >= plan.n_trials:
         log.info(
@@ -263,6 +269,8 @@ def run_family(
             "dataset": s.data.name,
             "git_rev": git_revision(),
             "worker": plan.worker,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
         },
     )
     if train_fn is not None:
@@ -283,6 +291,13 @@ def run_family(
             catch=catch,
             gc_after_trial=False,
         )
+    except KeyboardInterrupt:
+        # Optuna failed the interrupted trial; queue it again so a grid point is not lost.
+        mine = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+                if t.user_attrs.get("pid") == os.getpid() and "status" not in t.user_attrs]
+        if mine:
+            retry(study, max(mine, key=lambda t: t.number), plan.storage.max_retry)
+        raise
     finally:
         progress.close()
     trained = len(trained_trials(study))
@@ -304,28 +319,48 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 def cmd_sweep(overrides: list[str]) -> int:
     from .cli import settings_from
+    from .workers import multirun
+
+    if "-m" in overrides or "--multirun" in overrides:
+        return multirun(overrides)
+    return run_sweep(settings_from(overrides), overrides)
+
+
+def run_sweep(settings: Settings, overrides: list[str]) -> int:
+    from . import workers as local
     from .data import load
+    from .store import redact
     from .tasks import prepare
     from .train import resolve_device
 
-    settings = settings_from(overrides)
     plan = make_plan(settings)
+    n_workers = int(settings.raw.get("workers", 1))
+    if n_workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {n_workers}")
+    if n_workers > 1 and not plan.storage.shared:
+        raise ConfigError(
+            "SQLite allows one writing process at a time, so workers>1 cannot share it: use "
+            "storage=journal (processes on one host) or storage=postgres (many machines)"
+        )
     device = resolve_device(settings.device)
     storage = open_storage(plan.storage, create=True)
     quiet_optuna()
     signal.signal(signal.SIGTERM, _raise_interrupt)  # cluster pre-emption stops cleanly too
-    data = prepare(load(settings.data), settings.task, device)
-    log.info(
-        "sweep %s: %s on %s, families %s, %d trained trials each, device %s",
-        plan.prefix,
-        settings.task.name,
-        settings.data.name,
-        ", ".join(plan.families),
-        plan.n_trials,
-        device,
-    )
-    studies = [run_family(plan, family, storage, data, str(device)) for family in plan.families]
-    report(plan, studies)
+    where = plan.storage.url if plan.storage.kind == "journal" else plan.storage.resolved_url()
+    log.info("sweep %s: %s on %s, families %s, %d trained trials each, device %s, storage %s",
+             plan.prefix, settings.task.name, settings.data.name, ", ".join(plan.families),
+             plan.n_trials, device, redact(where))
+    children = local.spawn(overrides, n_workers) if n_workers > 1 else []
+    try:
+        data = prepare(load(settings.data), settings.task, device)
+        studies = [run_family(plan, f, storage, data, str(device)) for f in plan.families]
+    except BaseException:
+        local.stop(children)
+        raise
+    finally:
+        local.wait(children)
+    if plan.worker == 0:
+        report(plan, studies)
     return 0
 
 
