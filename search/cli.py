@@ -115,6 +115,9 @@ def cmd_train(overrides: list[str]) -> int:
     s = settings_from(overrides)
     spec = s.spec()  # shape errors before any data is read
     device = resolve_device(s.device)
+    from .sweep import set_threads
+
+    set_threads(s.raw.get("threads"))
     splits = load(s.data)
     data = prepare(splits, s.task, device)
     if data.d_x != spec.d_x:  # pragma: no cover - guarded by IMAGE_SHAPES
@@ -155,8 +158,11 @@ def cmd_train(overrides: list[str]) -> int:
         }
     )
     if result.status != "ok":
-        print(f"hgsearch train: training diverged (loss became NaN/inf): lower train.lr "
-              f"(now {s.train.lr:g})", file=sys.stderr)
+        print(
+            f"hgsearch train: training diverged (loss became NaN/inf): lower train.lr "
+            f"(now {s.train.lr:g})",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -255,4 +261,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Import by name so exception classes are the same objects as in the library modules.
+    from search.cli import main as _main
+
+    sys.exit(_main())

@@ -127,6 +127,14 @@ def from_config(raw: dict[str, Any]) -> Settings:
     if task.sigma < 0:
         raise ConfigError(f"task.sigma must be >= 0, got {task.sigma}")
     arch = build(ArchSettings, raw["arch"], "arch")
+    for key in ("threads", "workers", "worker"):
+        value = raw.get(key)
+        if value is None and key == "threads":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < (key != "worker"):
+            raise ConfigError(
+                f"{key}={value!r} must be a whole number{' >= 0' if key == 'worker' else ' >= 1'}"
+            )
     return Settings(
         data=data,
         task=task,

@@ -131,7 +131,7 @@ def _rdb(url: str, settings: StorageSettings, *, engine_kwargs: dict, heartbeat:
                 max_retry=settings.max_retry
             )
     try:
-        return optuna.storages.RDBStorage(url, **kwargs)
+        return _with_retries(lambda: optuna.storages.RDBStorage(url, **kwargs))
     except ImportError as exc:
         raise StorageError(
             f"the driver for {redact(url)} is not installed ({exc}); for PostgreSQL: "
@@ -142,6 +142,23 @@ def _rdb(url: str, settings: StorageSettings, *, engine_kwargs: dict, heartbeat:
         raise StorageError(
             f"cannot open the study storage {redact(url)}: {redact(first)}"
         ) from None
+
+
+def _with_retries(make: Any, attempts: int = 6) -> Any:
+    """Workers starting together race to create the schema or the study; the losers retry."""
+    import random
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return make()
+        except ImportError:
+            raise
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
+    return None  # pragma: no cover
 
 
 def _normal(value: Any) -> Any:
@@ -170,12 +187,14 @@ def open_study(
     fingerprint = _normal(fingerprint)
     try:
         existing = name in optuna.study.get_all_study_names(storage)
-        study = optuna.create_study(
-            storage=storage,
-            study_name=name,
-            directions=DIRECTIONS,
-            sampler=sampler,
-            load_if_exists=True,
+        study = _with_retries(
+            lambda: optuna.create_study(
+                storage=storage,
+                study_name=name,
+                directions=DIRECTIONS,
+                sampler=sampler,
+                load_if_exists=True,
+            )
         )
     except Exception as exc:
         if isinstance(exc, StorageError):
@@ -192,8 +211,12 @@ def open_study(
             f"search.allow_space_change=true"
         )
     if stored is None or (stored != fingerprint and allow_change):
-        study.set_metric_names([metric, "params"])
-        study.set_user_attr("hgsearch_config", fingerprint)
+
+        def mark() -> None:
+            study.set_metric_names([metric, "params"])
+            study.set_user_attr("hgsearch_config", fingerprint)
+
+        _with_retries(mark)
     return study
 
 
@@ -219,10 +242,15 @@ def fail_stale_running(study: optuna.Study, *, single_process: bool, max_retry: 
     storage = study._storage
     host = socket.gethostname()
     stale = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if single_process
-        or (t.user_attrs.get("host") == host and "pid" in t.user_attrs
-            and t.user_attrs["pid"] != os.getpid() and not _alive(int(t.user_attrs["pid"])))
+        or (
+            t.user_attrs.get("host") == host
+            and "pid" in t.user_attrs
+            and t.user_attrs["pid"] != os.getpid()
+            and not _alive(int(t.user_attrs["pid"]))
+        )
     ]
     failed = 0
     for t in stale:

@@ -239,11 +239,13 @@ def run_family(
         metric=plan.metric,
         allow_change=plan.allow_space_change,
     )
-    stale = fail_stale_running(study, single_process=not plan.storage.shared,
-                               max_retry=plan.storage.max_retry)
+    stale = fail_stale_running(
+        study, single_process=not plan.storage.shared, max_retry=plan.storage.max_retry
+    )
     if stale:
-        log.info("[%s] marked %d trial(s) left running by an interrupted run as failed",
-                 family, stale)
+        log.info(
+            "[%s] marked %d trial(s) left running by an interrupted run as failed", family, stale
+        )
     done = trained_trials(study)
     if len(done) >= plan.n_trials:
         log.info(
@@ -293,8 +295,11 @@ def run_family(
         )
     except KeyboardInterrupt:
         # Optuna failed the interrupted trial; queue it again so a grid point is not lost.
-        mine = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-                if t.user_attrs.get("pid") == os.getpid() and "status" not in t.user_attrs]
+        mine = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if t.user_attrs.get("pid") == os.getpid() and "status" not in t.user_attrs
+        ]
         if mine:
             retry(study, max(mine, key=lambda t: t.number), plan.storage.max_retry)
         raise
@@ -311,6 +316,15 @@ def run_family(
             plan.n_trials,
         )
     return study
+
+
+def set_threads(threads: int | None, workers: int = 1) -> None:
+    """CPU threads for this process: several workers on one host must not oversubscribe the
+    cores (spinning OpenMP threads slow everything down many times over)."""
+    import torch
+
+    n = int(threads) if threads else max(1, (os.cpu_count() or 1) // workers)
+    torch.set_num_threads(n)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -343,13 +357,21 @@ def run_sweep(settings: Settings, overrides: list[str]) -> int:
             "storage=journal (processes on one host) or storage=postgres (many machines)"
         )
     device = resolve_device(settings.device)
+    set_threads(settings.raw.get("threads"), n_workers)
     storage = open_storage(plan.storage, create=True)
     quiet_optuna()
     signal.signal(signal.SIGTERM, _raise_interrupt)  # cluster pre-emption stops cleanly too
     where = plan.storage.url if plan.storage.kind == "journal" else plan.storage.resolved_url()
-    log.info("sweep %s: %s on %s, families %s, %d trained trials each, device %s, storage %s",
-             plan.prefix, settings.task.name, settings.data.name, ", ".join(plan.families),
-             plan.n_trials, device, redact(where))
+    log.info(
+        "sweep %s: %s on %s, families %s, %d trained trials each, device %s, storage %s",
+        plan.prefix,
+        settings.task.name,
+        settings.data.name,
+        ", ".join(plan.families),
+        plan.n_trials,
+        device,
+        redact(where),
+    )
     children = local.spawn(overrides, n_workers) if n_workers > 1 else []
     try:
         data = prepare(load(settings.data), settings.task, device)

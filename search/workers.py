@@ -15,13 +15,20 @@ log = logging.getLogger("hgsearch")
 
 def spawn(overrides: list[str], workers: int) -> list[subprocess.Popen]:
     """Start workers 1..N-1 as child processes with the same overrides (this process is 0)."""
-    keep = [o for o in overrides if not o.startswith(("workers=", "worker="))]
+    keep = [o for o in overrides if not o.startswith(("workers=", "worker=", "threads="))]
+    import os
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    keep.append(f"threads={threads}")
     children = []
     for i in range(1, workers):
         cmd = [sys.executable, "-m", "search.cli", "sweep", *keep, "workers=1", f"worker={i}"]
         children.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL))
-    log.info("started %d more worker process(es): pids %s", len(children),
-             ", ".join(str(c.pid) for c in children))
+    log.info(
+        "started %d more worker process(es): pids %s",
+        len(children),
+        ", ".join(str(c.pid) for c in children),
+    )
     return children
 
 

@@ -28,6 +28,20 @@ def digits_splits():
     return load(DataSettings("digits"))
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on loopback, password-protected, for the whole session."""
+    from tests import pg
+
+    if pg.bindir() is None:
+        if os.environ.get("HGSEARCH_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL server binaries are missing (apt-get install postgresql)")
+        pytest.skip("PostgreSQL server binaries are not installed (apt-get install postgresql)")
+    server, stop, _ = pg.start()
+    yield server
+    stop()
+
+
 def pytest_collection_modifyitems(config, items):
     skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
     for item in items:

@@ -25,8 +25,13 @@ class Server:
         return {**os.environ, "PGPASSWORD": self.password}
 
     def overrides(self) -> list[str]:
-        return ["storage=postgres", f"storage.host={self.host}", f"storage.port={self.port}",
-                f"storage.user={self.user}", f"storage.database={self.database}"]
+        return [
+            "storage=postgres",
+            f"storage.host={self.host}",
+            f"storage.port={self.port}",
+            f"storage.user={self.user}",
+            f"storage.database={self.database}",
+        ]
 
 
 def bindir() -> Path | None:
@@ -56,16 +61,34 @@ def start():
         full = ["runuser", "-u", "postgres", "--", *cmd] if as_root else list(cmd)
         subprocess.run(full, check=True, capture_output=True, timeout=120)
 
-    run(str(bins / "initdb"), "-D", str(base / "data"), "-U", "hgsearch",
-        "--auth=scram-sha-256", f"--pwfile={base / 'pw'}", "--no-sync")
+    run(
+        str(bins / "initdb"),
+        "-D",
+        str(base / "data"),
+        "-U",
+        "hgsearch",
+        "--auth=scram-sha-256",
+        f"--pwfile={base / 'pw'}",
+        "--no-sync",
+    )
     port = _free_port()
     opts = f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off -c max_connections=60"
-    run(str(bins / "pg_ctl"), "-D", str(base / "data"), "-l", str(base / "log"), "-o", opts,
-        "-w", "start")
+    run(
+        str(bins / "pg_ctl"),
+        "-D",
+        str(base / "data"),
+        "-l",
+        str(base / "log"),
+        "-o",
+        opts,
+        "-w",
+        "start",
+    )
     import psycopg2
 
-    con = psycopg2.connect(host="127.0.0.1", port=port, user="hgsearch", password=password,
-                           dbname="postgres")
+    con = psycopg2.connect(
+        host="127.0.0.1", port=port, user="hgsearch", password=password, dbname="postgres"
+    )
     con.autocommit = True
     con.cursor().execute("CREATE DATABASE hgsearch")
     con.close()
