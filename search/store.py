@@ -11,6 +11,7 @@ import inspect
 import json
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,13 @@ def _writable_parent(path: Path, what: str) -> None:
             f"cannot create the folder {folder} for the {what} ({exc.strerror}): set run_dir= "
             f"or storage.url= to a writable place"
         ) from None
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    try:  # a real write: permission bits do not tell root about read-only file systems
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+        writable = not path.exists() or os.access(path, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
         raise StorageError(
             f"the {what} at {path} is in a read-only place: set run_dir= or storage.url= to a "
             f"writable folder"
@@ -149,11 +156,13 @@ def _with_retries(make: Any, attempts: int = 6) -> Any:
     import random
     import time
 
+    from sqlalchemy.exc import OperationalError
+
     for attempt in range(attempts):
         try:
             return make()
-        except ImportError:
-            raise
+        except (ImportError, OperationalError):
+            raise  # a missing driver, an unreachable server or a wrong password: no use retrying
         except Exception:
             if attempt == attempts - 1:
                 raise
@@ -172,6 +181,27 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
             out += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
         return out
     return [] if old == new else [prefix.rstrip(".")]
+
+
+def check_unchanged(
+    name: str, stored: Any, fingerprint: dict[str, Any], allow_change: bool
+) -> None:
+    """Refuse to resume a study whose stored search space differs (unless allowed)."""
+    fingerprint = _normal(fingerprint)
+    if stored is not None and stored != fingerprint and not allow_change:
+        changed = ", ".join(_differences(stored, fingerprint)[:4])
+        raise StorageError(
+            f"study {name} was created with a different search space (changed: {changed}); "
+            f"rerun with its settings, pick another search.name=, or pass "
+            f"search.allow_space_change=true"
+        )
+
+
+def stored_config(storage: optuna.storages.BaseStorage, name: str) -> Any:
+    """The search space stored on an existing study, or None (no study, or none stored)."""
+    if name not in optuna.study.get_all_study_names(storage):
+        return None
+    return optuna.load_study(study_name=name, storage=storage).user_attrs.get("hgsearch_config")
 
 
 def open_study(
@@ -203,13 +233,8 @@ def open_study(
             f"cannot open study {name}: {redact(str(exc).splitlines()[0])}"
         ) from None
     stored = study.user_attrs.get("hgsearch_config")
-    if existing and stored is not None and stored != fingerprint and not allow_change:
-        changed = ", ".join(_differences(stored, fingerprint)[:4])
-        raise StorageError(
-            f"study {name} was created with a different search space (changed: {changed}); "
-            f"rerun with its settings, pick another search.name=, or pass "
-            f"search.allow_space_change=true"
-        )
+    if existing:
+        check_unchanged(name, stored, fingerprint, allow_change)
     if stored is None or (stored != fingerprint and allow_change):
 
         def mark() -> None:

@@ -27,10 +27,12 @@ from .settings import ConfigError, Settings, build
 from .space import Budget, FamilySpace, check_feasible, grid_of, parse_budget, parse_family_space
 from .store import (
     StorageSettings,
+    check_unchanged,
     fail_stale_running,
     open_storage,
     open_study,
     retry,
+    stored_config,
 )
 from .store import from_config as storage_from_config
 
@@ -360,6 +362,11 @@ def run_sweep(settings: Settings, overrides: list[str]) -> int:
     set_threads(settings.raw.get("threads"), n_workers)
     storage = open_storage(plan.storage, create=True)
     quiet_optuna()
+    for family in plan.families:  # before anything runs, so a refusal leaves nothing behind
+        name = plan.study_name(family)
+        check_unchanged(
+            name, stored_config(storage, name), plan.fingerprint(family), plan.allow_space_change
+        )
     signal.signal(signal.SIGTERM, _raise_interrupt)  # cluster pre-emption stops cleanly too
     where = plan.storage.url if plan.storage.kind == "journal" else plan.storage.resolved_url()
     log.info(
