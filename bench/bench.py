@@ -163,7 +163,8 @@ def fixed_w_in(spec, data, device, bf16, sync, epochs: int) -> dict:
         step, per_epoch = trainer_step_time(s, data, device, bf16, sync)
         result = train(s, data, TrainSettings(epochs=epochs, batch_size=128, bf16=bf16), device)
         out["fixed" if fix else "trainable"] = {
-            "epoch_seconds": per_epoch, "test_psnr": result.test_psnr,
+            "epoch_seconds": per_epoch,
+            "test_psnr": result.test_psnr,
             "trainable_params": count_params(s).trainable,
         }
     out["speedup"] = out["trainable"]["epoch_seconds"] / out["fixed"]["epoch_seconds"]
@@ -173,8 +174,8 @@ def fixed_w_in(spec, data, device, bf16, sync, epochs: int) -> dict:
 def search_efficiency(device, seeds: int, epochs: int) -> dict:
     """Grid over a small discrete space on mnist5k, then TPE replayed on the grid's results."""
     import optuna
-    from optuna.samplers import TPESampler
     from optuna._hypervolume import compute_hypervolume
+    from optuna.samplers import TPESampler
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     splits = load(DataSettings("mnist5k"))
@@ -199,8 +200,9 @@ def search_efficiency(device, seeds: int, epochs: int) -> dict:
     target = 0.99 * hv(list(table.values()))
     needed = []
     for seed in range(seeds):
-        sampler = TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=5,
-                             constant_liar=True)
+        sampler = TPESampler(
+            seed=seed, multivariate=True, group=True, n_startup_trials=5, constant_liar=True
+        )
         study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
         seen = {}
         for _ in range(200):
@@ -212,8 +214,13 @@ def search_efficiency(device, seeds: int, epochs: int) -> dict:
                 break
         needed.append(len(seen))
     size = len(table)
-    return {"grid_size": size, "grid_seconds": grid_seconds, "epochs": epochs,
-            "trained_trials_needed": needed, "mean_fraction": statistics.fmean(needed) / size}
+    return {
+        "grid_size": size,
+        "grid_seconds": grid_seconds,
+        "epochs": epochs,
+        "trained_trials_needed": needed,
+        "mean_fraction": statistics.fmean(needed) / size,
+    }
 
 
 def main() -> None:
@@ -228,8 +235,12 @@ def main() -> None:
     dtype = torch.bfloat16 if bf16 else torch.float32
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     torch.manual_seed(0)
-    report: dict = {"device": str(device), "threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "bf16": bf16}
+    report: dict = {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "bf16": bf16,
+    }
     print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
 
     peak = large_matmul_flops(device, dtype, sync)
@@ -239,39 +250,54 @@ def main() -> None:
     splits = load(DataSettings("mnist5k"))
     data = prepare(splits, TaskSettings("gen_classify"), device)
     rows = []
-    print(f"\n{'model':<26}{'floor ms':>9}{'step ms':>9}{'eff':>6}{'GFLOP/s':>9}{'%peak':>7}"
-          f"{'usual s/ep':>11}{'ours s/ep':>10}{'speedup':>8}")
+    print(
+        f"\n{'model':<26}{'floor ms':>9}{'step ms':>9}{'eff':>6}{'GFLOP/s':>9}{'%peak':>7}"
+        f"{'usual s/ep':>11}{'ours s/ep':>10}{'speedup':>8}"
+    )
     for family, d_z, d_h, depth in SHAPES:
         spec = MLPSpec(family, 784, 784, d_z, d_h, depth)
         floor = compute_floor(spec, 128, device, dtype, sync, 30)
         step, per_epoch = trainer_step_time(spec, data, device, bf16, sync)
         usual = usual_epoch_time(spec, splits, data, device, sync)
         flops = step_flops(spec, 128)
-        row = {"model": f"{family} ({d_z}, {d_h}, {depth})", "floor_ms": floor * 1e3,
-               "step_ms": step * 1e3, "efficiency": floor / step,
-               "gflops": flops / step / 1e9, "fraction_of_peak": flops / step / peak,
-               "usual_epoch_s": usual, "ours_epoch_s": per_epoch, "speedup": usual / per_epoch}
+        row = {
+            "model": f"{family} ({d_z}, {d_h}, {depth})",
+            "floor_ms": floor * 1e3,
+            "step_ms": step * 1e3,
+            "efficiency": floor / step,
+            "gflops": flops / step / 1e9,
+            "fraction_of_peak": flops / step / peak,
+            "usual_epoch_s": usual,
+            "ours_epoch_s": per_epoch,
+            "speedup": usual / per_epoch,
+        }
         rows.append(row)
-        print(f"{row['model']:<26}{row['floor_ms']:>9.2f}{row['step_ms']:>9.2f}"
-              f"{row['efficiency']:>6.2f}{row['gflops']:>9.1f}{row['fraction_of_peak']:>7.2f}"
-              f"{usual:>11.3f}{per_epoch:>10.3f}{row['speedup']:>8.2f}")
+        print(
+            f"{row['model']:<26}{row['floor_ms']:>9.2f}{row['step_ms']:>9.2f}"
+            f"{row['efficiency']:>6.2f}{row['gflops']:>9.1f}{row['fraction_of_peak']:>7.2f}"
+            f"{usual:>11.3f}{per_epoch:>10.3f}{row['speedup']:>8.2f}"
+        )
     report["trainer"] = rows
 
     fw = fixed_w_in(MLPSpec("hourglass", 784, 784, 785, 115, 4), data, device, bf16, sync, 10)
     report["fixed_w_in"] = fw
-    print(f"\nfixed W_in, hourglass (785, 115, 4), gen_classify: trainable "
-          f"{fw['trainable']['epoch_seconds']:.3f} s/epoch ({fw['trainable']['test_psnr']:.2f} dB"
-          f" after 10 epochs), fixed {fw['fixed']['epoch_seconds']:.3f} s/epoch "
-          f"({fw['fixed']['test_psnr']:.2f} dB): {fw['speedup']:.2f}x faster")
+    print(
+        f"\nfixed W_in, hourglass (785, 115, 4), gen_classify: trainable "
+        f"{fw['trainable']['epoch_seconds']:.3f} s/epoch ({fw['trainable']['test_psnr']:.2f} dB"
+        f" after 10 epochs), fixed {fw['fixed']['epoch_seconds']:.3f} s/epoch "
+        f"({fw['fixed']['test_psnr']:.2f} dB): {fw['speedup']:.2f}x faster"
+    )
 
     if not args.quick:
         se = search_efficiency(device, args.search_seeds, epochs=3)
         report["search"] = se
-        print(f"\nsearch efficiency: grid of {se['grid_size']} configurations "
-              f"({se['grid_seconds']:.0f} s, {se['epochs']} epochs each); TPE reached 99% of "
-              f"the grid's hypervolume after {statistics.fmean(se['trained_trials_needed']):.1f}"
-              f" trained trials on average ({se['mean_fraction']:.2f} of the grid; per seed "
-              f"{se['trained_trials_needed']})")
+        print(
+            f"\nsearch efficiency: grid of {se['grid_size']} configurations "
+            f"({se['grid_seconds']:.0f} s, {se['epochs']} epochs each); TPE reached 99% of "
+            f"the grid's hypervolume after {statistics.fmean(se['trained_trials_needed']):.1f}"
+            f" trained trials on average ({se['mean_fraction']:.2f} of the grid; per seed "
+            f"{se['trained_trials_needed']})"
+        )
 
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,25 @@ import math
 from models import count_params
 from search.train import TrainResult
 
+# What every trained trial records (user attrs); the sweep and worker tests check it.
+RECORD = (
+    "family",
+    "d_z",
+    "d_h",
+    "depth",
+    "lr",
+    "params",
+    "params_total",
+    "eval_psnr",
+    "test_psnr",
+    "eval_ssim",
+    "test_ssim",
+    "seconds",
+    "device",
+    "seeds",
+    "git_rev",
+)
+
 
 class FakeTrainer:
     """PSNR grows with log(params); records every spec it was asked to train."""

@@ -21,7 +21,7 @@ from search.store import open_storage, study_names
 from search.sweep import make_plan, run_family
 from search.tasks import prepare
 from tests.conftest import compose_cfg
-from tests.fakes import FakeTrainer
+from tests.fakes import RECORD, FakeTrainer
 
 SMOKE = ["experiment=smoke", "device=cpu"]
 
@@ -128,22 +128,7 @@ def test_sweep_status_frontier_and_optuna_cli(tmp_path, capsys):
         assert len(trained_trials(study)) == 3
         assert study.metric_names == ["eval_psnr", "params"]
         a = trained_trials(study)[0].user_attrs
-        for key in (
-            "family",
-            "d_z",
-            "d_h",
-            "depth",
-            "params",
-            "params_total",
-            "eval_psnr",
-            "test_psnr",
-            "eval_ssim",
-            "test_ssim",
-            "seconds",
-            "device",
-            "seeds",
-            "git_rev",
-        ):
+        for key in RECORD:
             assert key in a, key
     assert main(["status", *SMOKE, f"run_dir={tmp_path}"]) == 0
     status = capsys.readouterr().out

@@ -12,6 +12,7 @@ import pytest
 from search.cli import main
 from search.objective import trained_trials
 from tests.conftest import compose_cfg
+from tests.fakes import RECORD
 
 GRID = [
     "experiment=smoke",
@@ -27,23 +28,6 @@ GRID = [
     "space.hourglass.lr={choices:[0.003]}",
 ]
 STUDY = "smoke-gen_classify-digits-hourglass"
-RECORD = (
-    "family",
-    "d_z",
-    "d_h",
-    "depth",
-    "lr",
-    "params",
-    "params_total",
-    "eval_psnr",
-    "test_psnr",
-    "eval_ssim",
-    "test_ssim",
-    "seconds",
-    "device",
-    "seeds",
-    "git_rev",
-)
 
 
 def launch(args, env, log_path):
