@@ -88,3 +88,14 @@ def pareto_set(df: pd.DataFrame, metric: str) -> pd.DataFrame:
                 keep.append(group.index[i])
                 best, last = m[i], i
     return runs.loc[keep]
+
+
+def best_per_size(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per family and size, the configuration with the best mean (the budget-matched view)."""
+    configs = configurations(df, metric)
+    if configs.empty:
+        return configs
+    ordered = configs.sort_values(
+        ["family", "size", "mean"], ascending=[True, True, False], kind="mergesort"
+    )
+    return ordered.drop_duplicates(["family", "size"], keep="first").reset_index(drop=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 COLORS = {"hourglass": "tab:red", "conventional": "tab:blue"}
 LABELS = {
@@ -11,14 +12,26 @@ LABELS = {
 }
 
 
+def _params_axis(ax) -> None:
+    """Log-scaled parameter axis labelled in plain units (1.5M, 200k) without overlaps."""
+    ax.set_xscale("log")
+    fmt = FuncFormatter(lambda v, _: f"{v / 1e6:g}M" if v >= 1e6 else f"{v / 1e3:g}k")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+    ax.xaxis.set_major_formatter(fmt)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("trainable parameters")
+
+
 def frontier_plot(
     ax,
     trials: pd.DataFrame,
     frontier: pd.DataFrame,
     metric: str,
     reference: pd.DataFrame | None = None,
+    best: pd.DataFrame | None = None,
 ) -> list:
-    """All trained trials faint, each family's frontier with a +-std band, log-scaled params."""
+    """All trained trials faint, each family's frontier with a +-std band, log-scaled params;
+    with `best`, also the best configuration per budget (budget-matched sweeps)."""
     artists = []
     for family in ("hourglass", "conventional"):
         color = COLORS[family]
@@ -48,6 +61,16 @@ def frontier_plot(
                     linewidth=0,
                 )
             )
+        if best is not None:
+            b = best[best["family"] == family].sort_values("size")
+            if len(b) > 1:
+                artists += ax.plot(
+                    b["params"].astype(float),
+                    b["mean"],
+                    ":",
+                    color=color,
+                    label=f"{family}, best per budget",
+                )
         if reference is not None:
             r = reference[reference["family"] == family].sort_values("params")
             if not r.empty:
@@ -59,8 +82,7 @@ def frontier_plot(
                     alpha=0.7,
                     label=f"{family}, published (paper)",
                 )
-    ax.set_xscale("log")
-    ax.set_xlabel("trainable parameters")
+    _params_axis(ax)
     ax.set_ylabel(metric.replace("_", " ").replace("psnr", "PSNR (dB)").replace("ssim", "SSIM"))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
@@ -68,7 +90,8 @@ def frontier_plot(
 
 
 def scaling_plot(axes, frontier: pd.DataFrame) -> list:
-    """Best d_z, d_h and depth along each family's frontier (one Axes per quantity)."""
+    """Best d_z, d_h and depth per budget for each family (one Axes per quantity): the
+    frontier's points, or in a budget-matched sweep the best configuration per budget."""
     artists = []
     for ax, key in zip(axes, ("d_z", "d_h", "depth"), strict=True):
         for family in ("hourglass", "conventional"):
@@ -83,9 +106,12 @@ def scaling_plot(axes, frontier: pd.DataFrame) -> list:
                 color=COLORS[family],
                 label=family,
             )
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("trainable parameters")
+        _params_axis(ax)
+        if key != "depth":
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_ylabel(key)
         ax.set_title(
             {

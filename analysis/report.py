@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .compare import best_under_budgets, gain_at_matched_params, params_at_matched_metric
-from .frontier import configurations, paper_frontier, pareto_set
+from .frontier import best_per_size, configurations, paper_frontier, pareto_set, size_column
 from .load import trials_frame
 from .reference import reference_for
 
@@ -141,14 +141,17 @@ def report_studies(studies: list, folder: Path, settings: ReportSettings | None 
         pass
 
     reference = _overlay(settings, task, dataset)
+    matched = size_column(trials) == "budget_target"
+    best = best_per_size(trials, metric) if matched else None
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    frontier_plot(ax, trials, frontier, metric, reference)
+    frontier_plot(ax, trials, frontier, metric, reference, best)
     ax.set_title(f"{task} on {dataset}: {metric} vs trainable parameters")
     paths["frontier_plot"] = _save(fig, folder, "frontier", settings.formats)
     plt.close(fig)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    scaling_plot(axes, frontier)
-    fig.suptitle(f"Scaling pattern along the frontier ({task}, {dataset})")
+    scaling_plot(axes, best if matched else frontier)
+    what = "best configuration per budget" if matched else "along the frontier"
+    fig.suptitle(f"Scaling pattern, {what} ({task}, {dataset})")
     fig.tight_layout()
     paths["scaling_plot"] = _save(fig, folder, "scaling", settings.formats)
     plt.close(fig)

