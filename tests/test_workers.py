@@ -145,7 +145,8 @@ def test_killed_worker_trial_is_retried(postgres, tmp_path):
 
 @pytest.mark.slow
 def test_local_workers_on_a_journal_file(tmp_path, capsys):
-    args = [*GRID, "storage=journal", f"run_dir={tmp_path}", "workers=3"]
+    # Trials long enough that the child processes join before the first worker is done.
+    args = [*GRID, "storage=journal", f"run_dir={tmp_path}", "workers=3", "train.epochs=40"]
     assert main(["sweep", *args]) == 0
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(tmp_path / "hgsearch.journal"))
