@@ -101,7 +101,7 @@ def large_matmul_flops(device, dtype, sync) -> float:
 def trainer_step_time(spec, data, device, bf16, sync) -> tuple[float, float]:
     """Seconds per step and per epoch of our trainer, from the difference of two run lengths
     (set-up and the final evaluation cancel out)."""
-    n = data.train.x.shape[0]
+    n = data.n_train
     steps = n // 128 + (1 if n % 128 > 1 else 0)
 
     def run(epochs):

@@ -37,18 +37,63 @@ class TaskData:
     """Everything a training run needs, as tensors on one device."""
 
     task: Task
-    train: Pairs
+    train: Pairs | None  # materialized training pairs, or None when built per batch (`lazy`)
     eval: Pairs
     test: Pairs
     image_shape: tuple[int, int, int]  # (C, H, W) of targets
+    lazy: LazyTrain | None = None
 
     @property
     def d_x(self) -> int:
-        return self.train.x.shape[1]
+        return self.eval.x.shape[1]
 
     @property
     def d_y(self) -> int:
-        return self.train.y.shape[1]
+        return self.eval.y.shape[1]
+
+    @property
+    def n_train(self) -> int:
+        return self.lazy.size if self.lazy is not None else self.train.x.shape[0]
+
+    def train_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,) indices into the (augmented) training set -> (x, y) before `perturb`."""
+        if self.lazy is not None:
+            return self.lazy.batch(idx)
+        return self.train.x[idx], self.train.y[idx]
+
+
+@dataclass(frozen=True)
+class LazyTrain:
+    """Training pairs built per batch from uint8 images on the device.
+
+    For sets too large to hold as float pairs (ImageNet-32 with x4 flips would need ~60 GB):
+    index i is image i % N under flip variant i // N, the order flip_augment materializes.
+    """
+
+    task: Task
+    images: torch.Tensor  # (N, C, H, W) uint8, unaugmented
+    labels: torch.Tensor  # (N,) int64
+    prototypes: torch.Tensor | None  # (max_label + 1, d_y) for gen_classify
+    flips: int
+
+    @property
+    def size(self) -> int:
+        return self.images.shape[0] * self.flips
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.images.shape[0]
+        base, variant = idx % n, idx // n
+        img = self.images[base].float().div_(255.0)  # (B, C, H, W)
+        if self.flips > 1:
+            horizontal = ((variant == 1) | (variant == 3))[:, None, None, None]
+            vertical = ((variant == 2) | (variant == 3))[:, None, None, None]
+            img = torch.where(horizontal, img.flip(3), img)
+            img = torch.where(vertical, img.flip(2), img)
+        if self.prototypes is not None:
+            y = self.prototypes[self.labels[base]]
+        else:
+            y = img.flatten(1)
+        return self.task.make_inputs(img, None), y
 
 
 @dataclass(frozen=True)
@@ -106,34 +151,67 @@ def _float(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
 
 
-def prepare(splits: Splits, settings: TaskSettings, device: torch.device | str = "cpu") -> TaskData:
-    """Turn uint8 splits into task pairs on `device`; loaded once per study, reused per trial."""
+def prototype_table(train: ImageSet) -> tuple[torch.Tensor, set[int]]:
+    """Row `label`: the first image of that class in the (unaugmented) training split; and
+    the set of labels that have one."""
+    table = torch.zeros((int(train.labels.max()) + 1, int(np.prod(train.images.shape[1:]))))
+    seen: set[int] = set()
+    for i, label in enumerate(train.labels.tolist()):
+        if label not in seen:
+            seen.add(label)
+            table[label] = _float(train.images[i]).flatten()
+    return table, seen
+
+
+def prepare(
+    splits: Splits,
+    settings: TaskSettings,
+    device: torch.device | str = "cpu",
+    materialize_bytes: float = 4 * 2**30,
+) -> TaskData:
+    """Turn uint8 splits into task pairs on `device`; loaded once per study, reused per trial.
+
+    Training pairs are materialized as float tensors when they fit in `materialize_bytes`
+    (fastest); larger sets keep uint8 images and build each batch on the device.
+    """
     task = make_task(settings)
-    train_set = flip_augment(splits.train, settings.flips)
     shape = tuple(splits.train.images.shape[1:])
+    protos, with_proto = (
+        prototype_table(splits.train) if task.name == "gen_classify" else (None, set())
+    )
 
     def targets(s: ImageSet) -> torch.Tensor:
-        if task.name != "gen_classify":
+        if protos is None:
             return _float(s.images).flatten(1)
-        # Prototype of a class: its first image in the (unaugmented) training split.
-        protos = {}
-        for i, label in enumerate(splits.train.labels.tolist()):
-            protos.setdefault(label, i)
-        missing = sorted(set(s.labels.tolist()) - set(protos))
+        missing = sorted(set(s.labels.tolist()) - with_proto)
         if missing:
             raise ValueError(f"classes {missing} have no training image to serve as prototype")
-        table = _float(splits.train.images).flatten(1)
-        index = torch.tensor([protos[int(lbl)] for lbl in s.labels.tolist()], dtype=torch.long)
-        return table[index]
+        return protos[torch.from_numpy(s.labels)]
 
     def pairs(s: ImageSet, noise_seed: int | None) -> Pairs:
         x = task.make_inputs(_float(s.images), noise_seed)
         return Pairs(x.to(device), targets(s).to(device))
 
+    per_image = 4 * (task.input_shape(shape) + int(np.prod(shape)))
+    n_train = len(splits.train.labels) * settings.flips
+    if settings.flips not in (1, 2, 4):
+        raise ValueError(f"train flips must be 1, 2 or 4, got {settings.flips}")
+    if n_train * per_image <= materialize_bytes:
+        train, lazy = pairs(flip_augment(splits.train, settings.flips), None), None
+    else:
+        train = None
+        lazy = LazyTrain(
+            task=task,
+            images=torch.from_numpy(np.ascontiguousarray(splits.train.images)).to(device),
+            labels=torch.from_numpy(splits.train.labels).to(device),
+            prototypes=None if protos is None else protos.to(device),
+            flips=settings.flips,
+        )
     return TaskData(
         task=task,
-        train=pairs(train_set, None),
+        train=train,
         eval=pairs(splits.eval, settings.noise_seed),
         test=pairs(splits.test, settings.noise_seed + 1),
         image_shape=shape,
+        lazy=lazy,
     )

@@ -113,17 +113,20 @@ def train(
     )
 
     # With a fixed W_in and a deterministic input, z_0 = W_in x is computed once: (N, d_z).
-    cached = spec.fix_w_in and data.task.deterministic
+    # (Only for materialized training pairs; sets built per batch are too large to cache.)
+    cached = spec.fix_w_in and data.task.deterministic and data.lazy is None
     if cached:
         with torch.no_grad():
             encode = lambda x: torch.cat([model.embed(c) for c in x.split(4096)])  # noqa: E731
             train_in, eval_in, test_in = (encode(p.x) for p in (data.train, data.eval, data.test))
         forward = model.head
+        batch = lambda idx: (train_in[idx], data.train.y[idx])  # noqa: E731
     else:
-        train_in, eval_in, test_in = data.train.x, data.eval.x, data.test.x
+        eval_in, test_in = data.eval.x, data.test.x
         forward = model
+        batch = data.train_batch
 
-    n = train_in.shape[0]
+    n = data.n_train
     bs = settings.batch_size
     # BatchNorm cannot train on a batch of one: drop a last batch of size 1.
     steps_per_epoch = n // bs + (1 if n % bs > 1 else 0)
@@ -140,8 +143,8 @@ def train(
         loss_sum = torch.zeros((), device=device)
         for i in range(steps_per_epoch):
             idx = perm[i * bs : (i + 1) * bs]
-            xb = perturb(train_in[idx], gen)
-            yb = data.train.y[idx]
+            xb, yb = batch(idx)
+            xb = perturb(xb, gen)
             for group in opt.param_groups:  # linear decay to 0, no warm-up
                 group["lr"] = settings.lr * (1.0 - step / total_steps)
             with autocast:

@@ -66,3 +66,16 @@ def test_metrics():
     a, b = torch.rand(4, 3 * 32 * 32, generator=g), torch.rand(4, 3 * 32 * 32, generator=g)
     assert torch.all(ssim_per_image(a, b, (3, 32, 32)).abs() < 0.1)  # unrelated images
     assert torch.all(ssim_per_image((a + 0.02).clamp(0, 1), a, (3, 32, 32)) > 0.9)
+
+
+@pytest.mark.parametrize("task", ["gen_classify", "denoise", "superres"])
+def test_per_batch_pairs_equal_materialized_ones(digits_splits, task):
+    """Large sets build batches on the fly; they must be the very pairs materialized ones are."""
+    settings = TaskSettings(task, flips=4)
+    full = prepare(digits_splits, settings)
+    lazy = prepare(digits_splits, settings, materialize_bytes=0)
+    assert full.lazy is None and lazy.train is None and lazy.n_train == full.n_train
+    idx = torch.randperm(full.n_train, generator=torch.Generator().manual_seed(0))[:300]
+    (x1, y1), (x2, y2) = full.train_batch(idx), lazy.train_batch(idx)
+    assert torch.allclose(x1, x2, atol=1e-6) and torch.equal(y1, y2)
+    assert torch.equal(full.eval.x, lazy.eval.x) and (full.d_x, full.d_y) == (lazy.d_x, lazy.d_y)
