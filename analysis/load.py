@@ -8,33 +8,28 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-COLUMNS = [
-    "study",
-    "number",
-    "state",
-    "trained",
-    "family",
-    "task",
-    "dataset",
-    "d_z",
-    "d_h",
-    "depth",
-    "lr",
-    "fix_w_in",
-    "params",
-    "params_total",
+INT_ATTRS = ("d_z", "d_h", "depth", "params", "params_total")
+FLOAT_ATTRS = (
     "budget_target",
+    "lr",
     "eval_psnr",
     "test_psnr",
     "eval_ssim",
     "test_ssim",
     "eval_psnr_std",
     "test_psnr_std",
-    "n_seeds",
     "seconds",
-    "device",
-    "violation",
-    "reused_from",
+)
+TEXT_ATTRS = ("family", "task", "dataset", "fix_w_in", "device", "violation", "reused_from")
+COLUMNS = [
+    "study",
+    "number",
+    "state",
+    "trained",
+    *TEXT_ATTRS,
+    *INT_ATTRS,
+    *FLOAT_ATTRS,
+    "n_seeds",
     "datetime_complete",
 ]
 
@@ -51,29 +46,19 @@ def trials_frame(studies: Iterable) -> pd.DataFrame:
             a = t.user_attrs
             rows.append(
                 {
+                    **{k: a.get(k) for k in (*TEXT_ATTRS, *INT_ATTRS, *FLOAT_ATTRS)},
                     "study": study.study_name,
                     "number": t.number,
                     "state": t.state.name.lower(),
                     "trained": bool(a.get("trained")) and t.state.name == "COMPLETE",
-                    **{k: a.get(k) for k in COLUMNS if k in a},
                     "n_seeds": len(a.get("seeds", [])) or None,
                     "datetime_complete": t.datetime_complete,
                 }
             )
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    for col in ("d_z", "d_h", "depth", "params", "params_total"):
+    for col in INT_ATTRS:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
-    for col in (
-        "budget_target",
-        "lr",
-        "eval_psnr",
-        "test_psnr",
-        "eval_ssim",
-        "test_ssim",
-        "eval_psnr_std",
-        "test_psnr_std",
-        "seconds",
-    ):
+    for col in FLOAT_ATTRS:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     frame["trained"] = frame["trained"].astype(bool)
     return frame
