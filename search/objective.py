@@ -92,10 +92,23 @@ class Objective:
     log_dir: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # recorded on every trial
     on_result: Callable[[Any, dict[str, Any]], None] | None = None
+    target: int | None = None  # the study's total of trained trials (shared by all workers)
 
     def __call__(self, trial: Any) -> tuple[float, float]:
         for key, value in self.meta.items():
             trial.set_user_attr(key, value)
+        study = getattr(trial, "study", None)
+        if self.target is not None and study is not None:
+            # Another worker may have filled the study since this one last looked. Count the
+            # running trials that have picked their configuration (this one has not yet).
+            running = [
+                t
+                for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if "config_key" in t.user_attrs and t.number != trial.number
+            ]
+            if len(trained_trials(study)) + len(running) >= self.target:
+                trial.set_user_attr("violation", "the study reached its target")
+                raise optuna.TrialPruned("the study reached its target")
         try:
             cand = sample(
                 trial, self.space, self.budget, self.data.d_x, self.data.d_y, self.fix_w_in
@@ -111,6 +124,10 @@ class Objective:
             trial.set_user_attr("duplicate_of", twin.number)
             raise optuna.TrialPruned(f"trial {twin.number} is training this configuration")
         previous = self._already_trained(trial, cand)
+        if previous is not None and self._target_reached(trial):
+            # Reusing a result adds nothing once the target is met (e.g. an exhausted grid).
+            trial.set_user_attr("violation", "the study reached its target")
+            raise optuna.TrialPruned("the study reached its target")
         if previous is not None:
             trial.set_user_attr("trained", False)
             trial.set_user_attr("reused_from", previous.number)
@@ -144,6 +161,10 @@ class Objective:
             if t.user_attrs.get("config_key") == cand.key:
                 return t
         return None
+
+    def _target_reached(self, trial: Any) -> bool:
+        study = getattr(trial, "study", None)
+        return bool(self.target and study is not None and len(trained_trials(study)) >= self.target)
 
     def _running_twin(self, trial: Any, cand: Candidate) -> optuna.trial.FrozenTrial | None:
         """An earlier RUNNING trial with the same configuration (shared storages only).

@@ -267,6 +267,7 @@ def run_family(
         metric=plan.metric,
         early_stop=plan.early_stop,
         device=device,
+        target=plan.n_trials,
         log_dir=plan.run_folder / "trials" / family,
         meta={
             "task": s.task.name,
