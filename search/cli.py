@@ -217,8 +217,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from .data import DataError
     from .settings import ConfigError
     from .store import StorageError
+    from .train import DeviceError
 
-    return (UserError, SpecError, DataError, ConfigError, StorageError)
+    return (UserError, SpecError, DataError, ConfigError, StorageError, DeviceError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,11 +248,6 @@ def main(argv: list[str] | None = None) -> int:
     except user_errors() as exc:
         print(f"hgsearch {command}: error: {_first_line(exc)}", file=sys.stderr)
         return 2
-    except RuntimeError as exc:
-        if "CUDA" in str(exc) or "device" in str(exc):
-            print(f"hgsearch {command}: error: {_first_line(exc)}", file=sys.stderr)
-            return 2
-        raise
     except KeyboardInterrupt:
         print(
             f"hgsearch {command}: interrupted; everything finished so far is stored",

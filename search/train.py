@@ -49,13 +49,22 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+class DeviceError(RuntimeError):
+    """A device that is not there or not understood."""
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' -> CUDA when present, else CPU; anything else as given."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(
+            f"device={name!r} is not a device: use auto, cpu, cuda or cuda:N"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda was asked for but no CUDA GPU is visible: use device=cpu")
+        raise DeviceError("device=cuda was asked for but no CUDA GPU is visible: use device=cpu")
     return device
 
 

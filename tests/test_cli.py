@@ -85,6 +85,7 @@ def test_train_prints_one_json_line(capsys):
         (["train", "dataset=mnist", "dataset.root=/nonexistent"], "is not a folder"),
         (["train", "dataset=cifar10"], "dataset.root"),
         (["frobnicate"], "unknown command 'frobnicate'"),
+        (["train", "experiment=smoke", "device=tpu"], "device='tpu' is not a device"),
     ],
 )
 def test_bad_input_is_one_line(capsys, args, needle):
