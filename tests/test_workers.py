@@ -120,8 +120,20 @@ def test_killed_worker_trial_is_retried(postgres, tmp_path):
                 for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
                 if t.user_attrs.get("worker") == 1 and "config_key" in t.user_attrs
             ]
-            if done and running:
-                victim = running[0]
+            if not (done and running):
+                continue
+            # Freeze worker 1, then read which trial it holds: a trial seen running a moment
+            # ago may have finished since, and killing then would test nothing.
+            procs[1].send_signal(signal.SIGSTOP)
+            held = [
+                t
+                for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+                if t.user_attrs.get("worker") == 1 and "config_key" in t.user_attrs
+            ]
+            if held:
+                victim = held[0]
+            else:
+                procs[1].send_signal(signal.SIGCONT)
         assert victim is not None, "worker 1 never ran a trial"
         procs[1].send_signal(signal.SIGKILL)
         assert procs[1].wait(timeout=30) == -signal.SIGKILL
