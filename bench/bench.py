@@ -1,144 +1,168 @@
 """Benchmarks of the trainer against the machine's limit and against the usual training loop.
 
-    python bench/bench.py [--quick] [--json runs/bench.json] [--device cpu|cuda]
+    python bench/bench.py [--quick] [--rounds 5] [--json runs/bench.json] [--device cpu|cuda]
 
 Prints a table and writes JSON. Measured in one run on one machine:
   1. compute floor: the GEMMs of one training step at the real shapes, timed alone, and the
      machine's large-matmul FLOP/s;
   2. trainer efficiency: our time per step vs that floor (floor / step), and its FLOP/s;
-  3. against the usual loop: a per-sample Dataset, a DataLoader, per-batch device copies and
+  3. against the usual loop: a per-sample Dataset (PIL image -> ToTensor on every access, as
+     torchvision's MNIST does), a DataLoader, per-batch device copies, a per-step scheduler and
      .item() every step, as a ratio of wall time per epoch;
   4. fixed W_in: time per epoch and final PSNR, trainable vs fixed W_in;
-  5. search efficiency: trials the default sampler needs to reach 99% of the hypervolume of an
-     exhaustive grid over the same space, as a fraction of the grid's size;
-  6. on a GPU: 2-4 in bf16.
+  5. search efficiency: trials the default sampler (conf/sampler/tpe.yaml, through the tool's
+     own sampler factory) needs to reach 99% of the hypervolume of an exhaustive grid over the
+     same space, as a fraction of the grid's size; GP and random sampling for comparison;
+  6. sweep throughput: trials per hour with one trial at a time and with several concurrent
+     trials on the same device (on a CPU the threads are split between them);
+  7. on a GPU: 2-4 in bf16.
+
+Shared machines are noisy: the floor, our step and the usual loop are measured in interleaved
+rounds and each figure is the best of its rounds (timeit's convention), so a burst of load on
+the machine hits all of them alike instead of one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models import MLPSpec, build_model, count_params  # noqa: E402
 from search.data import DataSettings, load  # noqa: E402
-from search.tasks import TaskSettings, prepare  # noqa: E402
+from search.tasks import TaskSettings, prepare, prototype_table  # noqa: E402
 from search.train import TrainSettings, train  # noqa: E402
 
 SHAPES = [("hourglass", 785, 115, 4), ("hourglass", 785, 270, 4), ("conventional", 784, 785, 1)]
+BATCH = 128
 
 
-def timed(fn, repeat: int, sync) -> float:
-    """Median seconds of fn() over `repeat` runs, after two warm-ups."""
-    for _ in range(2):
-        fn()
+def best_of(fn, repeat: int, sync) -> float:
+    """Fewest seconds of fn() over `repeat` runs, after one warm-up."""
+    fn()
     sync()
-    times = []
+    best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
         sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
-def step_flops(spec: MLPSpec, batch: int) -> int:
-    """FLOPs of one training step's GEMMs: forward, input-gradient and weight-gradient.
+def layers(spec: MLPSpec) -> list[tuple[int, int, str]]:
+    """(in, out, kind) of every matrix, in forward order."""
+    blocks = [(spec.d_z, spec.d_h, "down"), (spec.d_h, spec.d_z, "up")] * spec.depth
+    return [(spec.d_x, spec.d_z, "in"), *blocks, (spec.d_z, spec.d_y, "out")]
 
-    W_in needs no input gradient (the data does not require grad); a fixed W_in needs none.
+
+def step_gemms(spec: MLPSpec) -> list[tuple[str, int, int, int]]:
+    """(what, m, k, n) of every GEMM one training step needs, an (m x k) @ (k x n) each.
+
+    W_in needs no input gradient (the data does not require grad); a fixed W_in needs no
+    weight gradient either.
     """
-    layers = [(spec.d_x, spec.d_z, "in")]
-    layers += [(spec.d_z, spec.d_h, "down"), (spec.d_h, spec.d_z, "up")] * spec.depth
-    layers += [(spec.d_z, spec.d_y, "out")]
-    total = 0
-    for k, n, kind in layers:
-        mults = 1 if kind == "in" and spec.fix_w_in else (2 if kind == "in" else 3)
-        total += mults * 2 * batch * k * n
-    return total
-
-
-def compute_floor(spec: MLPSpec, batch: int, device, dtype, sync, repeat: int) -> float:
-    """Time exactly the matrix multiplications one training step needs, at the real shapes."""
-    g = torch.Generator(device="cpu").manual_seed(0)
-
-    def rand(*shape):
-        return torch.randn(*shape, generator=g).to(device=device, dtype=dtype)
-
-    layers = [(spec.d_x, spec.d_z, "in")]
-    layers += [(spec.d_z, spec.d_h, "down"), (spec.d_h, spec.d_z, "up")] * spec.depth
-    layers += [(spec.d_z, spec.d_y, "out")]
-    ops = []
-    for k, n, kind in layers:
-        a, w, grad = rand(batch, k), rand(n, k), rand(batch, n)
-        out_f, out_gi, out_gw = rand(batch, n), rand(batch, k), rand(n, k)
-        ops.append(lambda a=a, w=w, o=out_f: torch.mm(a, w.t(), out=o))  # forward
+    out = []
+    for k, n, kind in layers(spec):
+        out.append(("forward", BATCH, k, n))
         if not (kind == "in" and spec.fix_w_in):
-            ops.append(lambda a=a, gr=grad, o=out_gw: torch.mm(gr.t(), a, out=o))  # dW
+            out.append(("weight-grad", n, BATCH, k))
         if kind != "in":
-            ops.append(lambda w=w, gr=grad, o=out_gi: torch.mm(gr, w, out=o))  # dX
+            out.append(("input-grad", BATCH, n, k))
+    return out
+
+
+def step_flops(spec: MLPSpec) -> int:
+    return sum(2 * m * k * n for _, m, k, n in step_gemms(spec))
+
+
+def floor_step(spec: MLPSpec, device, dtype):
+    """A function running exactly the GEMMs of one training step, at the real shapes."""
+    g = torch.Generator(device="cpu").manual_seed(0)
+    ops = []
+    for _, m, k, n in step_gemms(spec):
+        a = torch.randn(m, k, generator=g).to(device=device, dtype=dtype)
+        b = torch.randn(k, n, generator=g).to(device=device, dtype=dtype)
+        out = torch.empty(m, n, device=device, dtype=dtype)
+        ops.append(lambda a=a, b=b, out=out: torch.mm(a, b, out=out))
 
     def step():
         for op in ops:
             op()
 
-    return timed(step, repeat, sync)
+    return step
 
 
 def large_matmul_flops(device, dtype, sync) -> float:
     n = 4096 if device.type == "cuda" else 2048
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    return 2 * n**3 / timed(lambda: a @ b, 10, sync)
+    return 2 * n**3 / best_of(lambda: a @ b, 10, sync)
 
 
-def trainer_step_time(spec, data, device, bf16, sync) -> tuple[float, float]:
-    """Seconds per step and per epoch of our trainer, from the difference of two run lengths
-    (set-up and the final evaluation cancel out)."""
-    n = data.n_train
-    steps = n // 128 + (1 if n % 128 > 1 else 0)
+def steps_per_epoch(n: int) -> int:
+    return n // BATCH + (1 if n % BATCH > 1 else 0)
 
-    def run(epochs):
-        settings = TrainSettings(epochs=epochs, batch_size=128, eval_every=10**6, bf16=bf16)
-        sync()
-        start = time.perf_counter()
-        train(spec, data, settings, device)
-        sync()
-        return time.perf_counter() - start
 
-    run(1)  # warm-up: thread pools, kernels, allocator
-    short, long = min(run(1) for _ in range(2)), min(run(4) for _ in range(2))
-    per_epoch = (long - short) / 3
-    return per_epoch / steps, per_epoch
+def trainer_run(spec, data, device, bf16, sync, epochs: int) -> float:
+    """Seconds of one call of our trainer (set-up and one final evaluation included)."""
+    settings = TrainSettings(epochs=epochs, batch_size=BATCH, eval_every=10**6, bf16=bf16)
+    sync()
+    start = time.perf_counter()
+    train(spec, data, settings, device)
+    sync()
+    return time.perf_counter() - start
+
+
+def to_tensor(image) -> torch.Tensor:
+    """torchvision's ToTensor: PIL image (H, W[, C]) uint8 -> (C, H, W) float in [0, 1]."""
+    array = np.array(image, copy=True)
+    t = torch.from_numpy(array).view(image.size[1], image.size[0], len(image.getbands()))
+    return t.permute(2, 0, 1).contiguous().float().div(255)
 
 
 class PerSampleDataset(torch.utils.data.Dataset):
-    """How research code usually feeds images: convert each one on access."""
+    """How research code usually feeds images (torchvision's MNIST + ToTensor): each access
+    makes a PIL image from the stored uint8 array, converts it to a float tensor and builds
+    its target (the class prototype for generative classification)."""
 
-    def __init__(self, images, targets):
-        self.images, self.targets = images, targets  # uint8 numpy (N, C, H, W), float targets
+    def __init__(self, images: np.ndarray, labels: np.ndarray, prototypes: torch.Tensor):
+        self.images, self.labels, self.prototypes = images, labels, prototypes
 
     def __len__(self):
-        return len(self.images)
+        return len(self.labels)
 
     def __getitem__(self, i):
-        x = torch.tensor(self.images[i], dtype=torch.float32).div(255.0).flatten()
-        return x, self.targets[i]
+        from PIL import Image
+
+        c = self.images.shape[1]
+        array = self.images[i, 0] if c == 1 else self.images[i].transpose(1, 2, 0)
+        x = to_tensor(Image.fromarray(array)).flatten()
+        return x, self.prototypes[int(self.labels[i])]
 
 
-def usual_epoch_time(spec, splits, data, device, sync) -> float:
-    """One epoch of the usual loop: DataLoader, per-batch copies, .item() every step."""
+def usual_loop(spec, splits, device, sync):
+    """One epoch of the usual loop: DataLoader, per-batch copies, a per-step scheduler and
+    .item() every step. Returns a function that runs one epoch."""
     torch.manual_seed(0)
     model = build_model(spec).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    total = 10**6
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 - step / total)
+    protos, _ = prototype_table(splits.train)
     loader = torch.utils.data.DataLoader(
-        PerSampleDataset(splits.train.images, data.train.y.cpu()), batch_size=128, shuffle=True
+        PerSampleDataset(splits.train.images, splits.train.labels, protos),
+        batch_size=BATCH,
+        shuffle=True,
     )
 
     def epoch():
@@ -150,20 +174,62 @@ def usual_epoch_time(spec, splits, data, device, sync) -> float:
             opt.zero_grad()
             loss.backward()
             opt.step()
+            sched.step()
             losses.append(loss.item())
+        sync()
         return sum(losses) / len(losses)
 
-    return timed(epoch, 3, sync)
+    return epoch
 
 
-def fixed_w_in(spec, data, device, bf16, sync, epochs: int) -> dict:
+def measure_shape(spec, splits, data, device, dtype, bf16, sync, rounds: int) -> dict:
+    """Floor, our trainer and the usual loop in interleaved rounds.
+
+    The headline figures are the best of the rounds; the per-round ratios show the noise.
+    """
+    floor_fn = floor_step(spec, device, dtype)
+    usual = usual_loop(spec, splits, device, sync)
+    trainer_run(spec, data, device, bf16, sync, 1)  # warm-up: thread pools, allocator
+    usual()
+    steps = steps_per_epoch(data.n_train)
+    per_round = []
+    for _ in range(rounds):
+        floor = best_of(floor_fn, 10, sync)
+        short = trainer_run(spec, data, device, bf16, sync, 1)
+        long = trainer_run(spec, data, device, bf16, sync, 4)
+        start = time.perf_counter()
+        usual()
+        usual_s = time.perf_counter() - start
+        per_epoch = (long - short) / 3  # set-up and the final evaluation cancel out
+        per_round.append((floor, short, long, usual_s, per_epoch))
+    floor, short, long, usual_s = (min(r[i] for r in per_round) for i in range(4))
+    per_epoch = (long - short) / 3
+    return {
+        "floor": floor,
+        "step": per_epoch / steps,
+        "per_epoch": per_epoch,
+        "usual_epoch": usual_s,
+        "round_efficiency": [r[0] / (r[4] / steps) for r in per_round],
+        "round_speedup": [r[3] / r[4] for r in per_round],
+    }
+
+
+def fixed_w_in(spec, data, device, bf16, sync, epochs: int, rounds: int) -> dict:
     out = {}
-    for fix in (False, True):
-        s = MLPSpec(spec.family, spec.d_x, spec.d_y, spec.d_z, spec.d_h, spec.depth, fix)
-        step, per_epoch = trainer_step_time(s, data, device, bf16, sync)
-        result = train(s, data, TrainSettings(epochs=epochs, batch_size=128, bf16=bf16), device)
+    specs = {
+        fix: MLPSpec(spec.family, spec.d_x, spec.d_y, spec.d_z, spec.d_h, spec.depth, fix)
+        for fix in (False, True)
+    }
+    best = {fix: [float("inf"), float("inf")] for fix in specs}
+    for _ in range(rounds):
+        for fix, s in specs.items():
+            for i, epochs_run in enumerate((1, 4)):
+                t = trainer_run(s, data, device, bf16, sync, epochs_run)
+                best[fix][i] = min(best[fix][i], t)
+    for fix, s in specs.items():
+        result = train(s, data, TrainSettings(epochs=epochs, batch_size=BATCH, bf16=bf16), device)
         out["fixed" if fix else "trainable"] = {
-            "epoch_seconds": per_epoch,
+            "epoch_seconds": (best[fix][1] - best[fix][0]) / 3,
             "test_psnr": result.test_psnr,
             "trainable_params": count_params(s).trainable,
         }
@@ -171,55 +237,118 @@ def fixed_w_in(spec, data, device, bf16, sync, epochs: int) -> dict:
     return out
 
 
-def search_efficiency(device, seeds: int, epochs: int) -> dict:
-    """Grid over a small discrete space on mnist5k, then TPE replayed on the grid's results."""
-    import optuna
-    from optuna._hypervolume import compute_hypervolume
-    from optuna.samplers import TPESampler
+SEARCH_SPACE = {"d_h": [4, 16, 64, 256], "depth": [1, 2, 4], "lr": [0.001, 0.003]}
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+def grid_table(device, epochs: int) -> dict:
+    """Every configuration of SEARCH_SPACE trained once on mnist5k: key -> (eval PSNR, params)."""
     splits = load(DataSettings("mnist5k"))
     data = prepare(splits, TaskSettings("gen_classify"), device)
-    space = {"d_h": [4, 16, 64, 256], "depth": [1, 2, 4], "lr": [0.001, 0.003]}
     table = {}
-    start = time.perf_counter()
-    for d_h in space["d_h"]:
-        for depth in space["depth"]:
+    for d_h in SEARCH_SPACE["d_h"]:
+        for depth in SEARCH_SPACE["depth"]:
             spec = MLPSpec("hourglass", 784, 784, 785, d_h, depth)
-            for lr in space["lr"]:
+            for lr in SEARCH_SPACE["lr"]:
                 r = train(spec, data, TrainSettings(epochs=epochs, lr=lr), device)
                 table[(d_h, depth, lr)] = (r.eval_psnr, count_params(spec).trainable)
+    return table
+
+
+def trials_to_target(table: dict, sampler, target: float, hv, limit: int = 300) -> int:
+    """Distinct configurations trained before the grid's `target` hypervolume is reached; a
+    repeated suggestion reuses the stored result, as the sweep does."""
+    import optuna
+
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    seen: dict = {}
+    for _ in range(limit):
+        trial = study.ask()
+        key = tuple(trial.suggest_categorical(k, v) for k, v in SEARCH_SPACE.items())
+        seen.setdefault(key, table[key])
+        study.tell(trial, list(table[key]))
+        if hv(list(seen.values())) >= target:
+            break
+    return len(seen)
+
+
+def search_efficiency(device, seeds: int, epochs: int, compare: bool = True) -> dict:
+    """Grid over a small discrete space on mnist5k, then the samplers replayed on its results."""
+    import optuna
+    from omegaconf import OmegaConf
+    from optuna._hypervolume import compute_hypervolume
+
+    from search.cli import conf_dir
+    from search.sampler import make_sampler
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    start = time.perf_counter()
+    table = grid_table(device, epochs)
     grid_seconds = time.perf_counter() - start
-    points = torch.tensor([[-v, p] for v, p in table.values()], dtype=torch.float64)
-    ref = [float(points[:, 0].max()) + 1.0, float(points[:, 1].max()) * 1.1]
+    points = np.array([[-v, p] for v, p in table.values()])
+    ref = np.array([points[:, 0].max() + 1.0, points[:, 1].max() * 1.1])
 
     def hv(values):
-        pts = torch.tensor([[-v, p] for v, p in values], dtype=torch.float64).numpy()
-        return compute_hypervolume(pts, __import__("numpy").array(ref))
+        return compute_hypervolume(np.array([[-v, p] for v, p in values]), ref)
 
     target = 0.99 * hv(list(table.values()))
-    needed = []
-    for seed in range(seeds):
-        sampler = TPESampler(
-            seed=seed, multivariate=True, group=True, n_startup_trials=5, constant_liar=True
+    default = OmegaConf.to_container(OmegaConf.load(conf_dir() / "sampler" / "tpe.yaml"))
+    samplers = {"tpe (default)": default}
+    if compare:
+        samplers |= {"gp": {"name": "gp", "n_startup_trials": 5}, "random": {"name": "random"}}
+    out = {"grid_size": len(table), "grid_seconds": grid_seconds, "epochs": epochs}
+    for label, raw in samplers.items():
+        needed = [
+            trials_to_target(table, make_sampler({**raw, "seed": seed}, "bench", 0), target, hv)
+            for seed in range(seeds)
+        ]
+        out[label] = {
+            "trained_trials_needed": needed,
+            "mean_fraction": statistics.fmean(needed) / len(table),
+        }
+    return out
+
+
+def _concurrent_trial(device: str, threads: int, epochs: int, spec, barrier, queue) -> None:
+    torch.set_num_threads(threads)
+    data = prepare(load(DataSettings("mnist5k")), TaskSettings("gen_classify"), device)
+    trainer_run(spec, data, torch.device(device), False, lambda: None, 1)  # warm-up
+    barrier.wait()
+    start = time.perf_counter()
+    train(spec, data, TrainSettings(epochs=epochs, batch_size=BATCH), device)
+    queue.put(time.perf_counter() - start)
+
+
+def throughput(spec, data, device, epochs: int, concurrent: int) -> dict:
+    """Trials per hour: `concurrent` trials one after another in this process, against the same
+    number running at once in separate processes (a CPU's threads split between them)."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for _ in range(concurrent):
+        train(spec, data, TrainSettings(epochs=epochs, batch_size=BATCH), device)
+    sync()
+    serial = time.perf_counter() - start
+    threads = max(1, torch.get_num_threads() // concurrent) if device.type == "cpu" else 1
+    ctx = multiprocessing.get_context("spawn")
+    barrier, queue = ctx.Barrier(concurrent), ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_concurrent_trial, args=(str(device), threads, epochs, spec, barrier, queue)
         )
-        study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
-        seen = {}
-        for _ in range(200):
-            trial = study.ask()
-            key = tuple(trial.suggest_categorical(k, v) for k, v in space.items())
-            seen.setdefault(key, table[key])  # a repeated configuration is reused, not trained
-            study.tell(trial, list(table[key]))
-            if hv(list(seen.values())) >= target:
-                break
-        needed.append(len(seen))
-    size = len(table)
+        for _ in range(concurrent)
+    ]
+    for p in procs:
+        p.start()
+    parallel = max(queue.get(timeout=3600) for _ in procs)
+    for p in procs:
+        p.join()
     return {
-        "grid_size": size,
-        "grid_seconds": grid_seconds,
         "epochs": epochs,
-        "trained_trials_needed": needed,
-        "mean_fraction": statistics.fmean(needed) / size,
+        "concurrent": concurrent,
+        "threads_each": threads,
+        "serial_trials_per_hour": 3600 * concurrent / serial,
+        "concurrent_trials_per_hour": 3600 * concurrent / parallel,
+        "gain": serial / parallel,
     }
 
 
@@ -228,7 +357,9 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", default="runs/bench.json")
     parser.add_argument("--quick", action="store_true", help="skip the search-efficiency part")
-    parser.add_argument("--search-seeds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    parser.add_argument("--search-seeds", type=int, default=20)
+    parser.add_argument("--concurrent", type=int, default=2, help="trials at once in part 6")
     args = parser.parse_args()
     device = torch.device(args.device)
     bf16 = device.type == "cuda"
@@ -240,6 +371,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "bf16": bf16,
+        "rounds": args.rounds,
     }
     print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
 
@@ -256,30 +388,39 @@ def main() -> None:
     )
     for family, d_z, d_h, depth in SHAPES:
         spec = MLPSpec(family, 784, 784, d_z, d_h, depth)
-        floor = compute_floor(spec, 128, device, dtype, sync, 30)
-        step, per_epoch = trainer_step_time(spec, data, device, bf16, sync)
-        usual = usual_epoch_time(spec, splits, data, device, sync)
-        flops = step_flops(spec, 128)
+        m = measure_shape(spec, splits, data, device, dtype, bf16, sync, args.rounds)
+        flops = step_flops(spec)
         row = {
             "model": f"{family} ({d_z}, {d_h}, {depth})",
-            "floor_ms": floor * 1e3,
-            "step_ms": step * 1e3,
-            "efficiency": floor / step,
-            "gflops": flops / step / 1e9,
-            "fraction_of_peak": flops / step / peak,
-            "usual_epoch_s": usual,
-            "ours_epoch_s": per_epoch,
-            "speedup": usual / per_epoch,
+            "floor_ms": m["floor"] * 1e3,
+            "step_ms": m["step"] * 1e3,
+            "efficiency": m["floor"] / m["step"],
+            "gflops": flops / m["step"] / 1e9,
+            "fraction_of_peak": flops / m["step"] / peak,
+            "usual_epoch_s": m["usual_epoch"],
+            "ours_epoch_s": m["per_epoch"],
+            "speedup": m["usual_epoch"] / m["per_epoch"],
+            "round_efficiency": m["round_efficiency"],
+            "round_speedup": m["round_speedup"],
         }
         rows.append(row)
         print(
             f"{row['model']:<26}{row['floor_ms']:>9.2f}{row['step_ms']:>9.2f}"
             f"{row['efficiency']:>6.2f}{row['gflops']:>9.1f}{row['fraction_of_peak']:>7.2f}"
-            f"{usual:>11.3f}{per_epoch:>10.3f}{row['speedup']:>8.2f}"
+            f"{row['usual_epoch_s']:>11.3f}{row['ours_epoch_s']:>10.3f}{row['speedup']:>8.2f}"
         )
     report["trainer"] = rows
+    print(f"per round ({args.rounds} interleaved rounds; the table shows the best of each):")
+    for row in rows:
+        eff, speed = row["round_efficiency"], row["round_speedup"]
+        print(
+            f"  {row['model']:<26} floor/step {min(eff):.2f}-{max(eff):.2f} (median "
+            f"{statistics.median(eff):.2f}), speedup {min(speed):.2f}-{max(speed):.2f} "
+            f"(median {statistics.median(speed):.2f})"
+        )
 
-    fw = fixed_w_in(MLPSpec("hourglass", 784, 784, 785, 115, 4), data, device, bf16, sync, 10)
+    base = MLPSpec("hourglass", 784, 784, 785, 115, 4)
+    fw = fixed_w_in(base, data, device, bf16, sync, 10, args.rounds)
     report["fixed_w_in"] = fw
     print(
         f"\nfixed W_in, hourglass (785, 115, 4), gen_classify: trainable "
@@ -288,16 +429,30 @@ def main() -> None:
         f"({fw['fixed']['test_psnr']:.2f} dB): {fw['speedup']:.2f}x faster"
     )
 
+    tp = throughput(base, data, device, 4, args.concurrent)
+    report["throughput"] = tp
+    print(
+        f"\nsweep throughput, hourglass (785, 115, 4), {tp['epochs']} epochs: one trial at a "
+        f"time {tp['serial_trials_per_hour']:.0f} trials/h; {tp['concurrent']} at once "
+        f"({tp['threads_each']} thread(s) each on a CPU) {tp['concurrent_trials_per_hour']:.0f}"
+        f" trials/h ({tp['gain']:.2f}x)"
+    )
+
     if not args.quick:
         se = search_efficiency(device, args.search_seeds, epochs=3)
         report["search"] = se
         print(
             f"\nsearch efficiency: grid of {se['grid_size']} configurations "
-            f"({se['grid_seconds']:.0f} s, {se['epochs']} epochs each); TPE reached 99% of "
-            f"the grid's hypervolume after {statistics.fmean(se['trained_trials_needed']):.1f}"
-            f" trained trials on average ({se['mean_fraction']:.2f} of the grid; per seed "
-            f"{se['trained_trials_needed']})"
+            f"({se['grid_seconds']:.0f} s, {se['epochs']} epochs each); trained trials to reach "
+            f"99% of the grid's hypervolume, mean over {args.search_seeds} seeds:"
         )
+        for label, r in se.items():
+            if isinstance(r, dict):
+                needed = r["trained_trials_needed"]
+                print(
+                    f"  {label:<14} {statistics.fmean(needed):5.1f} trials, "
+                    f"{r['mean_fraction']:.2f} of the grid (per seed {needed})"
+                )
 
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,103 @@
+"""The benchmark's own arithmetic and its baseline: a wrong floor or a usual loop that trains on
+different data would make every figure it prints meaningless."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from models import MLPSpec, count_params
+from search.sampler import make_sampler
+from search.tasks import TaskSettings, prepare, prototype_table
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "bench" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        MLPSpec("hourglass", 784, 784, 785, 115, 4),
+        MLPSpec("hourglass", 784, 784, 785, 115, 4, fix_w_in=True),
+        MLPSpec("conventional", 784, 784, 784, 785, 1),
+        MLPSpec("hourglass", 192, 768, 400, 60, 3),
+    ],
+)
+def test_step_flops_match_the_parameter_count(bench, spec):
+    # Every trainable matrix: forward, weight-gradient and input-gradient GEMMs (2*B*size
+    # FLOPs each), except that W_in needs no input gradient; a fixed W_in runs forward only.
+    w_in = spec.d_x * spec.d_z
+    trainable = count_params(spec).trainable
+    expected = 2 * bench.BATCH * (3 * trainable - w_in)
+    if spec.fix_w_in:
+        expected = 2 * bench.BATCH * (3 * trainable + w_in)
+    assert bench.step_flops(spec) == expected
+
+
+def test_floor_step_runs_every_gemm_at_its_shape(bench, monkeypatch):
+    spec = MLPSpec("hourglass", 64, 64, 65, 8, 2)
+    seen = []
+    real_mm = torch.mm
+
+    def spy(a, b, out):
+        seen.append((a.shape[0], a.shape[1], b.shape[1]))
+        return real_mm(a, b, out=out)
+
+    step = bench.floor_step(spec, torch.device("cpu"), torch.float32)
+    monkeypatch.setattr(torch, "mm", spy)
+    step()
+    assert seen == [(m, k, n) for _, m, k, n in bench.step_gemms(spec)]
+    assert len(seen) == 3 * (2 * spec.depth + 2) - 1
+
+
+def test_usual_loop_feeds_the_same_pairs_as_the_trainer(bench, digits_splits):
+    data = prepare(digits_splits, TaskSettings("gen_classify"), "cpu")
+    protos, _ = prototype_table(digits_splits.train)
+    ds = bench.PerSampleDataset(digits_splits.train.images, digits_splits.train.labels, protos)
+    assert len(ds) == data.n_train
+    for i in (0, 7, len(ds) - 1):
+        x, y = ds[i]
+        assert torch.equal(x, data.train.x[i]) and torch.equal(y, data.train.y[i])
+
+
+def test_to_tensor_handles_colour_images(bench):
+    from PIL import Image
+
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)  # (H, W, C)
+    t = bench.to_tensor(Image.fromarray(rgb))
+    assert t.shape == (3, 2, 3)
+    assert torch.equal(t, torch.from_numpy(rgb).permute(2, 0, 1).float() / 255)
+
+
+def test_replay_counts_distinct_trained_configurations(bench):
+    # A table where the hypervolume is only complete with every configuration: the sampler must
+    # train all of them, however often it repeats itself.
+    keys = [
+        (d_h, depth, lr)
+        for d_h in bench.SEARCH_SPACE["d_h"]
+        for depth in bench.SEARCH_SPACE["depth"]
+        for lr in bench.SEARCH_SPACE["lr"]
+    ]
+    table = {k: (float(i), float(i)) for i, k in enumerate(keys)}
+    calls = []
+
+    def hv(values):
+        calls.append(len(values))
+        return len(values)
+
+    sampler = make_sampler({"name": "random", "seed": 0}, "bench", 0)
+    assert bench.trials_to_target(table, sampler, len(table), hv, limit=2000) == len(table)
+    assert calls[-1] == len(table)
+    sampler = make_sampler({"name": "random", "seed": 0}, "bench", 0)
+    assert bench.trials_to_target(table, sampler, 1, hv) == 1
