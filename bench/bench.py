@@ -85,15 +85,32 @@ def step_flops(spec: MLPSpec) -> int:
     return sum(2 * m * k * n for _, m, k, n in step_gemms(spec))
 
 
-def floor_step(spec: MLPSpec, device, dtype):
-    """A function running exactly the GEMMs of one training step, at the real shapes."""
+def floor_step(spec: MLPSpec, device, dtype, sync=lambda: None):
+    """A function running exactly the GEMMs of one training step, at the real shapes, each in
+    whichever operand layout (row- or column-major A and B) the library runs fastest."""
     g = torch.Generator(device="cpu").manual_seed(0)
+
+    def operand(rows, cols, transposed):
+        t = (
+            torch.randn(cols, rows, generator=g)
+            if transposed
+            else torch.randn(rows, cols, generator=g)
+        )
+        t = t.to(device=device, dtype=dtype)
+        return t.t() if transposed else t
+
+    def gemm(a, b, out):
+        return lambda: torch.mm(a, b, out=out)
+
     ops = []
     for _, m, k, n in step_gemms(spec):
-        a = torch.randn(m, k, generator=g).to(device=device, dtype=dtype)
-        b = torch.randn(k, n, generator=g).to(device=device, dtype=dtype)
         out = torch.empty(m, n, device=device, dtype=dtype)
-        ops.append(lambda a=a, b=b, out=out: torch.mm(a, b, out=out))
+        variants = [
+            gemm(operand(m, k, ta), operand(k, n, tb), out)
+            for ta in (False, True)
+            for tb in (False, True)
+        ]
+        ops.append(min(variants, key=lambda op: best_of(op, 3, sync)))
 
     def step():
         for op in ops:
@@ -113,14 +130,12 @@ def steps_per_epoch(n: int) -> int:
     return n // BATCH + (1 if n % BATCH > 1 else 0)
 
 
-def trainer_run(spec, data, device, bf16, sync, epochs: int) -> float:
-    """Seconds of one call of our trainer (set-up and one final evaluation included)."""
-    settings = TrainSettings(epochs=epochs, batch_size=BATCH, eval_every=10**6, bf16=bf16)
-    sync()
-    start = time.perf_counter()
-    train(spec, data, settings, device)
-    sync()
-    return time.perf_counter() - start
+def trainer_epochs(spec, data, device, bf16, epochs: int) -> list[float]:
+    """Seconds of each epoch's training steps in one call of our trainer (the trainer times
+    them itself, after its once-per-epoch host sync; evaluation is not included)."""
+    settings = TrainSettings(epochs=epochs, batch_size=BATCH, eval_every=1, bf16=bf16)
+    result = train(spec, data, settings, device)
+    return [h["epoch_seconds"] for h in result.history]
 
 
 def to_tensor(image) -> torch.Tensor:
@@ -187,54 +202,49 @@ def measure_shape(spec, splits, data, device, dtype, bf16, sync, rounds: int) ->
 
     The headline figures are the best of the rounds; the per-round ratios show the noise.
     """
-    floor_fn = floor_step(spec, device, dtype)
+    floor_fn = floor_step(spec, device, dtype, sync)
     usual = usual_loop(spec, splits, device, sync)
-    trainer_run(spec, data, device, bf16, sync, 1)  # warm-up: thread pools, allocator
+    trainer_epochs(spec, data, device, bf16, 1)  # warm-up: thread pools, allocator
     usual()
     steps = steps_per_epoch(data.n_train)
     per_round = []
     for _ in range(rounds):
         floor = best_of(floor_fn, 10, sync)
-        short = trainer_run(spec, data, device, bf16, sync, 1)
-        long = trainer_run(spec, data, device, bf16, sync, 4)
+        epoch = min(trainer_epochs(spec, data, device, bf16, 3))
         start = time.perf_counter()
         usual()
-        usual_s = time.perf_counter() - start
-        per_epoch = (long - short) / 3  # set-up and the final evaluation cancel out
-        per_round.append((floor, short, long, usual_s, per_epoch))
-    floor, short, long, usual_s = (min(r[i] for r in per_round) for i in range(4))
-    per_epoch = (long - short) / 3
+        per_round.append((floor, epoch, time.perf_counter() - start))
+    floor, epoch, usual_s = (min(r[i] for r in per_round) for i in range(3))
     return {
         "floor": floor,
-        "step": per_epoch / steps,
-        "per_epoch": per_epoch,
+        "step": epoch / steps,
+        "per_epoch": epoch,
         "usual_epoch": usual_s,
-        "round_efficiency": [r[0] / (r[4] / steps) for r in per_round],
-        "round_speedup": [r[3] / r[4] for r in per_round],
+        "round_efficiency": [r[0] / (r[1] / steps) for r in per_round],
+        "round_speedup": [r[2] / r[1] for r in per_round],
     }
 
 
-def fixed_w_in(spec, data, device, bf16, sync, epochs: int, rounds: int) -> dict:
+def fixed_w_in(spec, data, device, bf16, epochs: int, rounds: int) -> dict:
+    """Trainable against fixed W_in: best epoch time over interleaved rounds, and the test PSNR
+    after `epochs` epochs."""
     out = {}
-    specs = {
-        fix: MLPSpec(spec.family, spec.d_x, spec.d_y, spec.d_z, spec.d_h, spec.depth, fix)
-        for fix in (False, True)
-    }
-    best = {fix: [float("inf"), float("inf")] for fix in specs}
+    for fix in (False, True):
+        s = MLPSpec(spec.family, spec.d_x, spec.d_y, spec.d_z, spec.d_h, spec.depth, fix)
+        out[fix] = (s, [])
     for _ in range(rounds):
-        for fix, s in specs.items():
-            for i, epochs_run in enumerate((1, 4)):
-                t = trainer_run(s, data, device, bf16, sync, epochs_run)
-                best[fix][i] = min(best[fix][i], t)
-    for fix, s in specs.items():
-        result = train(s, data, TrainSettings(epochs=epochs, batch_size=BATCH, bf16=bf16), device)
-        out["fixed" if fix else "trainable"] = {
-            "epoch_seconds": (best[fix][1] - best[fix][0]) / 3,
-            "test_psnr": result.test_psnr,
+        for s, times in out.values():
+            times.extend(trainer_epochs(s, data, device, bf16, 2))
+    result = {}
+    for fix, (s, times) in out.items():
+        r = train(s, data, TrainSettings(epochs=epochs, batch_size=BATCH, bf16=bf16), device)
+        result["fixed" if fix else "trainable"] = {
+            "epoch_seconds": min(times),
+            "test_psnr": r.test_psnr,
             "trainable_params": count_params(s).trainable,
         }
-    out["speedup"] = out["trainable"]["epoch_seconds"] / out["fixed"]["epoch_seconds"]
-    return out
+    result["speedup"] = result["trainable"]["epoch_seconds"] / result["fixed"]["epoch_seconds"]
+    return result
 
 
 SEARCH_SPACE = {"d_h": [4, 16, 64, 256], "depth": [1, 2, 4], "lr": [0.001, 0.003]}
@@ -311,7 +321,7 @@ def search_efficiency(device, seeds: int, epochs: int, compare: bool = True) -> 
 def _concurrent_trial(device: str, threads: int, epochs: int, spec, barrier, queue) -> None:
     torch.set_num_threads(threads)
     data = prepare(load(DataSettings("mnist5k")), TaskSettings("gen_classify"), device)
-    trainer_run(spec, data, torch.device(device), False, lambda: None, 1)  # warm-up
+    train(spec, data, TrainSettings(epochs=1, batch_size=BATCH), device)  # warm-up
     barrier.wait()
     start = time.perf_counter()
     train(spec, data, TrainSettings(epochs=epochs, batch_size=BATCH), device)
@@ -420,7 +430,7 @@ def main() -> None:
         )
 
     base = MLPSpec("hourglass", 784, 784, 785, 115, 4)
-    fw = fixed_w_in(base, data, device, bf16, sync, 10, args.rounds)
+    fw = fixed_w_in(base, data, device, bf16, 10, args.rounds)
     report["fixed_w_in"] = fw
     print(
         f"\nfixed W_in, hourglass (785, 115, 4), gen_classify: trainable "

@@ -55,6 +55,10 @@ def test_training_improves_and_is_reproducible(digits_splits):
     assert a.eval_psnr == b.eval_psnr and a.test_psnr == b.test_psnr
     psnrs = [h["psnr"] for h in a.history]
     assert psnrs[-1] > psnrs[0] + 1
+    # Each epoch's training time (evaluation excluded) is part of its history entry.
+    assert [h["epoch"] for h in a.history] == [1, 2, 3, 4]
+    assert all(0 < h["epoch_seconds"] < a.seconds for h in a.history)
+    assert sum(h["epoch_seconds"] for h in a.history) < a.seconds
     c = train(spec, data, dataclasses.replace(settings, seed=4))
     assert c.test_psnr != a.test_psnr
 
