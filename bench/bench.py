@@ -30,6 +30,7 @@ import multiprocessing
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -291,6 +292,7 @@ def search_efficiency(device, seeds: int, epochs: int, compare: bool = True) -> 
     from search.sampler import make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     start = time.perf_counter()
     table = grid_table(device, epochs)
     grid_seconds = time.perf_counter() - start
