@@ -101,3 +101,31 @@ def test_replay_counts_distinct_trained_configurations(bench):
     assert calls[-1] == len(table)
     sampler = make_sampler({"name": "random", "seed": 0}, "bench", 0)
     assert bench.trials_to_target(table, sampler, 1, hv) == 1
+
+
+def test_measure_shape_on_digits(bench, digits_splits):
+    # One round of the real measurement on a small model: every figure is a positive time.
+    data = prepare(digits_splits, TaskSettings("gen_classify"), "cpu")
+    spec = MLPSpec("hourglass", 64, 64, 65, 8, 2)
+    m = bench.measure_shape(
+        spec, digits_splits, data, torch.device("cpu"), torch.float32, False, lambda: None, 1
+    )
+    assert all(m[k] > 0 for k in ("floor", "step", "per_epoch", "usual_epoch"))
+    assert len(m["round_efficiency"]) == len(m["round_speedup"]) == 1
+
+
+@pytest.mark.gpu
+def test_measure_shape_on_cuda_in_bf16(bench, digits_splits):
+    data = prepare(digits_splits, TaskSettings("gen_classify"), "cuda")
+    spec = MLPSpec("hourglass", 64, 64, 65, 8, 2)
+    m = bench.measure_shape(
+        spec,
+        digits_splits,
+        data,
+        torch.device("cuda"),
+        torch.bfloat16,
+        True,
+        torch.cuda.synchronize,
+        1,
+    )
+    assert all(m[k] > 0 for k in ("floor", "step", "per_epoch", "usual_epoch"))
