@@ -220,6 +220,7 @@ class Progress:
                 self.bar.write(line, file=sys.stderr)
         else:
             log.info(line)
+        check_stop()
         # Trials still running in other workers will finish: starting more would overshoot.
         if self.done + running >= self.target:
             study.stop()
@@ -298,13 +299,13 @@ def run_family(
         )
     except KeyboardInterrupt:
         # Optuna failed the interrupted trial; queue it again so a grid point is not lost.
+        # (An interrupt noticed between trials leaves this worker's last trial finished.)
         mine = [
-            t
-            for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-            if t.user_attrs.get("pid") == os.getpid() and "status" not in t.user_attrs
+            t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("pid") == os.getpid()
         ]
-        if mine:
-            retry(study, max(mine, key=lambda t: t.number), plan.storage.max_retry)
+        last = max(mine, key=lambda t: t.number, default=None)
+        if last is not None and last.state == TrialState.FAIL and "status" not in last.user_attrs:
+            retry(study, last, plan.storage.max_retry)
         raise
     finally:
         progress.close()
@@ -330,8 +331,20 @@ def set_threads(threads: int | None, workers: int = 1) -> None:
     torch.set_num_threads(n)
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
+_stop_signal: list[int] = []  # the Ctrl-C / SIGTERM received, if any
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """Remember the request, then interrupt. Python drops an exception raised while a
+    finalizer runs, so the sweep also checks the request after every trial: a Ctrl-C is never
+    lost, at worst it takes effect when the running trial ends."""
+    _stop_signal.append(signum)
     raise KeyboardInterrupt
+
+
+def check_stop() -> None:
+    if _stop_signal:
+        raise KeyboardInterrupt
 
 
 def cmd_sweep(overrides: list[str]) -> int:
@@ -368,7 +381,8 @@ def run_sweep(settings: Settings, overrides: list[str]) -> int:
         check_unchanged(
             name, stored_config(storage, name), plan.fingerprint(family), plan.allow_space_change
         )
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # cluster pre-emption stops cleanly too
+    _stop_signal.clear()
+    handlers = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     where = plan.storage.url if plan.storage.kind == "journal" else plan.storage.resolved_url()
     log.info(
         "sweep %s: %s on %s, families %s, %d trained trials each, device %s, storage %s",
@@ -380,17 +394,22 @@ def run_sweep(settings: Settings, overrides: list[str]) -> int:
         device,
         redact(where),
     )
-    children = local.spawn(overrides, n_workers) if n_workers > 1 else []
     try:
-        data = prepare(load(settings.data), settings.task, device)
-        studies = [run_family(plan, f, storage, data, str(device)) for f in plan.families]
-    except BaseException:
-        local.stop(children)
-        raise
-    finally:
-        local.wait(children)
-    if plan.worker == 0:
-        report(plan, studies)
+        children = local.spawn(overrides, n_workers) if n_workers > 1 else []
+        try:
+            data = prepare(load(settings.data), settings.task, device)
+            studies = [run_family(plan, f, storage, data, str(device)) for f in plan.families]
+            check_stop()
+        except BaseException:
+            local.stop(children)
+            raise
+        finally:
+            local.wait(children)
+        if plan.worker == 0:
+            report(plan, studies)
+    finally:  # Ctrl-C and SIGTERM (cluster pre-emption) stop cleanly while the sweep runs
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
     return 0
 
 
