@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from .interrupt import deferred, interruptible
 from .space import Budget, Candidate, FamilySpace, Infeasible, sample
 from .tasks import TaskData
 from .train import TrainResult, TrainSettings, train
@@ -63,7 +65,11 @@ def early_stop_reason(
 def set_constraint(trial: Any, value: float) -> None:
     """Optuna 5 stores constraints on the trial; 4.x reads them from a user attr."""
     if hasattr(trial, "set_constraint"):
-        trial.set_constraint("budget", value)
+        # A retried trial inherits the constraint of the one it repeats (same configuration,
+        # same value), and Optuna warns that it keeps the old one: nothing to warn about.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The constraint value is ignored")
+            trial.set_constraint("budget", value)
     else:  # pragma: no cover - Optuna 4.x
         trial.set_user_attr("constraint", [value])
 
@@ -199,9 +205,10 @@ class Objective:
                 self.early_stop, epoch, metrics["psnr"], cand.params, finished
             )
             if reason:
-                trial.set_user_attr("epoch_psnr", epoch_psnr)
-                trial.set_user_attr("pruned_reason", reason)
-                trial.set_user_attr("trained", False)
+                with deferred():  # storage writes inside the training run
+                    trial.set_user_attr("epoch_psnr", epoch_psnr)
+                    trial.set_user_attr("pruned_reason", reason)
+                    trial.set_user_attr("trained", False)
                 raise optuna.TrialPruned(reason)
 
         results: list[TrainResult] = []
@@ -209,9 +216,10 @@ class Objective:
         trial.set_user_attr("seeds", seeds)
         for i, seed in enumerate(seeds):
             settings = replace(self.train_settings, lr=cand.lr, seed=seed)
-            result = self.train_fn(
-                cand.spec, self.data, settings, self.device, report if i == 0 else None
-            )
+            with interruptible():  # Ctrl-C stops training at once (search/interrupt.py)
+                result = self.train_fn(
+                    cand.spec, self.data, settings, self.device, report if i == 0 else None
+                )
             results.append(result)
             if result.status != "ok" or not math.isfinite(getattr(result, self.metric)):
                 trial.set_user_attr("status", "diverged")

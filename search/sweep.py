@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from . import interrupt
 from .objective import METRICS, Diverged, EarlyStop, Objective, trained_trials
 from .sampler import make_sampler
 from .settings import ConfigError, Settings, build
@@ -220,7 +220,7 @@ class Progress:
                 self.bar.write(line, file=sys.stderr)
         else:
             log.info(line)
-        check_stop()
+        interrupt.check()  # the end of a trial: a safe point to stop at
         # Trials still running in other workers will finish: starting more would overshoot.
         if self.done + running >= self.target:
             study.stop()
@@ -331,22 +331,6 @@ def set_threads(threads: int | None, workers: int = 1) -> None:
     torch.set_num_threads(n)
 
 
-_stop_signal: list[int] = []  # the Ctrl-C / SIGTERM received, if any
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    """Remember the request, then interrupt. Python drops an exception raised while a
-    finalizer runs, so the sweep also checks the request after every trial: a Ctrl-C is never
-    lost, at worst it takes effect when the running trial ends."""
-    _stop_signal.append(signum)
-    raise KeyboardInterrupt
-
-
-def check_stop() -> None:
-    if _stop_signal:
-        raise KeyboardInterrupt
-
-
 def cmd_sweep(overrides: list[str]) -> int:
     from .cli import settings_from
     from .workers import multirun
@@ -381,8 +365,6 @@ def run_sweep(settings: Settings, overrides: list[str]) -> int:
         check_unchanged(
             name, stored_config(storage, name), plan.fingerprint(family), plan.allow_space_change
         )
-    _stop_signal.clear()
-    handlers = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     where = plan.storage.url if plan.storage.kind == "journal" else plan.storage.resolved_url()
     log.info(
         "sweep %s: %s on %s, families %s, %d trained trials each, device %s, storage %s",
@@ -394,12 +376,13 @@ def run_sweep(settings: Settings, overrides: list[str]) -> int:
         device,
         redact(where),
     )
-    try:
+    with interrupt.handled():  # Ctrl-C and SIGTERM stop cleanly, see search/interrupt.py
         children = local.spawn(overrides, n_workers) if n_workers > 1 else []
         try:
-            data = prepare(load(settings.data), settings.task, device)
+            with interrupt.interruptible():
+                data = prepare(load(settings.data), settings.task, device)
             studies = [run_family(plan, f, storage, data, str(device)) for f in plan.families]
-            check_stop()
+            interrupt.check()
         except BaseException:
             local.stop(children)
             raise
@@ -407,9 +390,7 @@ def run_sweep(settings: Settings, overrides: list[str]) -> int:
             local.wait(children)
         if plan.worker == 0:
             report(plan, studies)
-    finally:  # Ctrl-C and SIGTERM (cluster pre-emption) stop cleanly while the sweep runs
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
+        interrupt.check()
     return 0
 
 

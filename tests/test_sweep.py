@@ -239,35 +239,39 @@ def test_interrupted_sweep_resumes_without_loss(tmp_path, sig):
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
-def test_an_interrupt_python_swallowed_still_stops_the_sweep(tmp_path, monkeypatch, capsys):
-    # Python drops a KeyboardInterrupt raised while a finalizer runs. The request is also
-    # remembered, so the sweep stops when the running trial ends instead of going on.
+def test_ctrl_c_during_a_storage_call_waits_for_a_safe_point(tmp_path, monkeypatch, capsys):
+    # A real SIGINT while the objective writes to the study: the write completes, the trial stops
+    # before training, is failed and queued again; nothing hangs, the exit code is 130.
+    import os
+
     from search import sweep
+    from search.objective import Objective
 
     fake = FakeTrainer()
-
-    def train_and_swallow_ctrl_c(*args, **kwargs):
-        if not fake.calls:
-            try:
-                sweep._interrupt(signal.SIGINT, None)
-            except KeyboardInterrupt:
-                pass  # what Python does with it inside a __del__
-        return fake(*args, **kwargs)
-
-    real_run_family = sweep.run_family
+    real_run_family, real_record = sweep.run_family, Objective._record_arch
     monkeypatch.setattr(
-        sweep,
-        "run_family",
-        lambda *a, **k: real_run_family(*a, **k, train_fn=train_and_swallow_ctrl_c),
+        sweep, "run_family", lambda *a, **k: real_run_family(*a, **k, train_fn=fake)
     )
+
+    def record_with_ctrl_c(self, trial, cand):
+        os.kill(os.getpid(), signal.SIGINT)
+        real_record(self, trial, cand)
+
+    monkeypatch.setattr(Objective, "_record_arch", record_with_ctrl_c)
     before = signal.getsignal(signal.SIGINT)
     args = ["sweep", *SMOKE, f"run_dir={tmp_path}", "search.families=[hourglass]"]
     assert main(args) == 130
     assert "interrupted" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is before  # handlers restored
+    assert fake.calls == []  # stopped before training
     storage = open_storage(plan_for(tmp_path, []).storage, create=False)
     study = optuna.load_study(study_name="smoke-gen_classify-digits-hourglass", storage=storage)
-    assert len(trained_trials(study)) == 1 == len(study.trials)  # finished, and nothing after
-    assert study.trials[0].state == optuna.trial.TrialState.COMPLETE
-    assert main(args) == 0  # the next run goes on from there
-    assert len(trained_trials(optuna.load_study(study_name=study.study_name, storage=storage))) > 1
+    first = study.trials[0]
+    assert first.state == optuna.trial.TrialState.FAIL
+    assert first.user_attrs["config_key"]  # the write the signal arrived in was completed
+    queued = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert [t.params for t in queued] == [first.params]
+    monkeypatch.setattr(Objective, "_record_arch", real_record)
+    assert main(args) == 0  # the next run trains the queued configuration first
+    study = optuna.load_study(study_name=study.study_name, storage=storage)
+    assert trained_trials(study)[0].params == first.params

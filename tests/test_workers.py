@@ -98,7 +98,9 @@ def test_killed_worker_trial_is_retried(postgres, tmp_path):
         "storage.heartbeat_interval=1",
         "storage.grace_period=3",
     ]
-    storage = url_with_password(postgres)
+    # One storage (one connection pool) for all the polling below: a new one per look would
+    # leave connections open until the server refuses more clients.
+    storage = optuna.storages.RDBStorage(url_with_password(postgres))
     procs = [
         launch([*args, f"worker={i}"], postgres.env(), tmp_path / f"w{i}.log") for i in range(3)
     ]
