@@ -83,6 +83,19 @@ def trained_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     ]
 
 
+def training_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """RUNNING trials that have started training (each records its seeds first).
+
+    A trial still choosing its configuration, or about to reuse a stored result or step aside
+    for a twin, is not counted: counting it would let workers stop one trial short.
+    """
+    return [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if "seeds" in t.user_attrs
+    ]
+
+
 @dataclass
 class Objective:
     space: FamilySpace
@@ -105,14 +118,11 @@ class Objective:
             trial.set_user_attr(key, value)
         study = getattr(trial, "study", None)
         if self.target is not None and study is not None:
-            # Another worker may have filled the study since this one last looked. Count the
-            # running trials that have picked their configuration (this one has not yet).
-            running = [
-                t
-                for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                if "config_key" in t.user_attrs and t.number != trial.number
-            ]
-            if len(trained_trials(study)) + len(running) >= self.target:
+            # Another worker may have filled the study since this one last looked; trials
+            # training now in other workers will finish.
+            # (A retried trial inherits its seeds: it must not count itself.)
+            others = [t for t in training_trials(study) if t.number != trial.number]
+            if len(trained_trials(study)) + len(others) >= self.target:
                 trial.set_user_attr("violation", "the study reached its target")
                 raise optuna.TrialPruned("the study reached its target")
         try:

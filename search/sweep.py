@@ -21,7 +21,14 @@ import optuna
 from optuna.trial import TrialState
 
 from . import interrupt
-from .objective import METRICS, Diverged, EarlyStop, Objective, trained_trials
+from .objective import (
+    METRICS,
+    Diverged,
+    EarlyStop,
+    Objective,
+    trained_trials,
+    training_trials,
+)
 from .sampler import make_sampler
 from .settings import ConfigError, Settings, build
 from .space import Budget, FamilySpace, check_feasible, grid_of, parse_budget, parse_family_space
@@ -194,7 +201,7 @@ class Progress:
         arch = f"{a.get('d_z')}x{a.get('d_h')}x{a.get('depth')} lr {a.get('lr', 0):.3g}"
         # Count from the storage: other workers may be finishing trials of the same study.
         self.done = len(trained_trials(study))
-        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        training = len(training_trials(study))
         if trial.state == TrialState.COMPLETE and a.get("trained"):
             self.best = max(self.best, trial.values[0])
             line = (
@@ -221,8 +228,8 @@ class Progress:
         else:
             log.info(line)
         interrupt.check()  # the end of a trial: a safe point to stop at
-        # Trials still running in other workers will finish: starting more would overshoot.
-        if self.done + running >= self.target:
+        # Trials training in other workers will finish: starting more would overshoot.
+        if self.done + training >= self.target:
             study.stop()
 
     def close(self) -> None:

@@ -110,3 +110,39 @@ def test_early_stopping_fires_when_clearly_behind(data):
 def test_early_stopping_does_not_fire_when_close(data):
     study, _ = _early_study(data, [24.0, 27.5, 31.0])
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
+def test_target_counts_only_trials_that_are_training(data, tmp_path):
+    """Workers share a target: a running trial that is still choosing (or about to reuse a
+    stored result) must not make another worker stop one trained trial short; one that is
+    training must."""
+    fake = FakeTrainer()
+    tiny = {"d_z": [65], "d_h": [4, 16], "depth": [1], "lr": [0.003]}
+    objective = make_objective(data, fake, space=tiny)
+    objective.target = 2
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 'study.db'}", directions=["maximize", "minimize"]
+    )
+
+    def run(d_h):
+        study.enqueue_trial({"d_z": 65, "d_h": d_h, "depth": 1, "lr": 0.003})
+        trial = study.ask()
+        try:
+            study.tell(trial, objective(trial))
+        except optuna.TrialPruned:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return study.trials[trial.number]
+
+    assert run(4).user_attrs["trained"]
+    deciding = study.ask()  # another worker's trial, configuration chosen, not training
+    deciding.set_user_attr("config_key", study.trials[0].user_attrs["config_key"])
+    assert run(16).user_attrs["trained"]  # 1 trained + 0 training < 2: goes on
+    assert len(fake.calls) == 2
+
+    objective.target = 3
+    training = study.ask()  # another worker's trial that has started training
+    training.set_user_attr("seeds", [0])
+    pruned = run(4)
+    assert pruned.state == optuna.trial.TrialState.PRUNED
+    assert pruned.user_attrs["violation"] == "the study reached its target"
+    assert len(fake.calls) == 2
