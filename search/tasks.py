@@ -59,7 +59,7 @@ class TaskData:
         """(B,) indices into the (augmented) training set -> (x, y) before `perturb`."""
         if self.lazy is not None:
             return self.lazy.batch(idx)
-        return self.train.x[idx], self.train.y[idx]
+        return self.train.x.index_select(0, idx), self.train.y.index_select(0, idx)
 
 
 @dataclass(frozen=True)

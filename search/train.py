@@ -1,9 +1,11 @@
 """Train one model on one task: a single linear function, no Optuna.
 
 Data stays on the device as whole tensors; each epoch is a fresh permutation sliced into
-batches; the loss is accumulated on the device and checked once per epoch (no per-step host
-syncs). Each evaluated epoch's history entry carries the seconds its training steps took.
-The weights with the lowest eval MSE are kept, and test metrics are reported for them.
+batches; in fp32 each step is `ManualStep` (backward written out, preallocated buffers), in
+bf16 autograd under autocast; the loss is accumulated on the device and checked once per epoch
+(no per-step host syncs). Each evaluated epoch's history entry carries the seconds its
+training steps took. The weights with the lowest eval MSE are kept, and test metrics are
+reported for them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from models import MLPSpec, build_model
 
 from .metrics import psnr_per_image, ssim_per_image
+from .step import ManualStep
 from .tasks import TaskData
 
 Report = Callable[[int, dict[str, float]], None]
@@ -116,11 +119,8 @@ def train(
         )
     except (RuntimeError, TypeError):  # fused kernel not available for this device
         opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if settings.bf16 and device.type == "cuda"
-        else nullcontext()
-    )
+    bf16 = settings.bf16 and device.type == "cuda"
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else nullcontext()
 
     # With a fixed W_in and a deterministic input, z_0 = W_in x is computed once: (N, d_z).
     # (Only for materialized training pairs; sets built per batch are too large to cache.)
@@ -138,6 +138,10 @@ def train(
 
     n = data.n_train
     bs = settings.batch_size
+    if bf16:  # autocast needs autograd's graph
+        manual = None
+    else:  # fp32: the same step on preallocated buffers, backward written out
+        manual = ManualStep(model, opt, bs)
     # BatchNorm cannot train on a batch of one: drop a last batch of size 1.
     steps_per_epoch = n // bs + (1 if n % bs > 1 else 0)
     total_steps = max(1, settings.epochs * steps_per_epoch)
@@ -158,11 +162,14 @@ def train(
             xb = perturb(xb, gen)
             for group in opt.param_groups:  # linear decay to 0, no warm-up
                 group["lr"] = settings.lr * (1.0 - step / total_steps)
-            with autocast:
-                loss = torch.nn.functional.mse_loss(forward(xb).float(), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if manual is not None:
+                loss = manual.step(xb, yb, embedded=cached)
+            else:
+                with autocast:
+                    loss = torch.nn.functional.mse_loss(forward(xb).float(), yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
             loss_sum += loss.detach()
             step += 1
         if not math.isfinite(loss_sum.item()):  # the epoch's one host sync

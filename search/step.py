@@ -1,0 +1,99 @@
+"""One training step of a ResidualMLP with its backward pass written out.
+
+The model is small enough that autograd's bookkeeping (a fresh tensor for every activation and
+gradient, a graph per step) is a visible share of a step on a CPU. This step runs the same
+mathematics on preallocated buffers: GEMMs write into them (`out=`), weight gradients go
+straight into each parameter's `.grad`, the residual add is folded into `addmm`. A test holds
+its gradients and BatchNorm running statistics to autograd's.
+
+Forward (block i):  n_i = BN(z_i)   a_i = relu(n_i W_down^T)   z_{i+1} = z_i + a_i W_up^T
+                    y_hat = sigmoid(z_L W_out^T)   loss = mean((y_hat - y)^2)
+Backward:           g = 2 (y_hat - y) y_hat (1 - y_hat) / numel
+                    dW_out = g^T z_L   dz = g W_out
+                    per block, last first: dW_up = dz^T a_i   da = (dz W_up) * [a_i > 0]
+                    dW_down = da^T n_i   dz += BN'(da W_down)
+                    dW_in = dz^T x (when W_in trains)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from models.mlp import ResidualMLP
+
+EPS = 1e-5  # nn.BatchNorm1d's defaults
+MOMENTUM = 0.1
+relu_backward = torch.ops.aten.threshold_backward.grad_input  # one pass, no mask tensor
+
+
+class ManualStep:
+    """`step(x, y, embedded)` -> loss: forward, backward and `optimizer.step()` for batches
+    of at most `batch_size` rows. With `embedded`, x is z_0 (a fixed W_in applied once).
+
+    The optimizer must hold exactly the model's trainable parameters; their `.grad` are
+    allocated here once and overwritten every step, so the optimizer's `zero_grad` is not used.
+    """
+
+    def __init__(self, model: ResidualMLP, optimizer: torch.optim.Optimizer, batch_size: int):
+        for block in model.blocks:
+            norm = block.norm
+            if norm.affine or norm.eps != EPS or norm.momentum != MOMENTUM:
+                raise ValueError("ManualStep implements affine-free BatchNorm1d(eps=1e-5, 0.1)")
+        self.model, self.optimizer = model, optimizer
+        w = model.w_out.weight
+        spec = model.spec
+
+        def buffer(cols: int) -> torch.Tensor:
+            return torch.empty(batch_size, cols, device=w.device, dtype=w.dtype)
+
+        for p in model.parameters():
+            if p.requires_grad:
+                p.grad = torch.zeros_like(p)
+        self.z = [buffer(spec.d_z) for _ in range(spec.depth + 1)]  # z_0 .. z_L
+        self.a = [buffer(spec.d_h) for _ in range(spec.depth)]  # relu outputs
+        self.y_hat = buffer(spec.d_y)
+        self.dz, self.da, self.dn = buffer(spec.d_z), buffer(spec.d_h), buffer(spec.d_z)
+
+    @torch.no_grad()
+    def step(self, x: torch.Tensor, y: torch.Tensor, embedded: bool = False) -> torch.Tensor:
+        m, b = self.model, x.shape[0]
+        z = [t[:b] for t in self.z]
+        a = [t[:b] for t in self.a]
+        if embedded:
+            z[0] = x
+        else:
+            torch.mm(x, m.w_in.weight.t(), out=z[0])
+        saved = []
+        for i, block in enumerate(m.blocks):
+            norm = block.norm
+            n, mean, rstd = torch.native_batch_norm(
+                z[i], None, None, norm.running_mean, norm.running_var, True, MOMENTUM, EPS
+            )
+            norm.num_batches_tracked.add_(1)
+            saved.append((n, mean, rstd))
+            torch.mm(n, block.down.weight.t(), out=a[i]).relu_()
+            torch.addmm(z[i], a[i], block.up.weight.t(), out=z[i + 1])
+        y_hat = torch.mm(z[-1], m.w_out.weight.t(), out=self.y_hat[:b]).sigmoid_()
+
+        g = y_hat - y
+        loss = g.square().mean()
+        g.mul_(y_hat).mul_(1.0 - y_hat).mul_(2.0 / g.numel())
+        torch.mm(g.t(), z[-1], out=m.w_out.weight.grad)
+        dz = torch.mm(g, m.w_out.weight, out=self.dz[:b])
+        da, dn = self.da[:b], self.dn[:b]
+        for i in reversed(range(len(m.blocks))):
+            block, (n, mean, rstd) = m.blocks[i], saved[i]
+            torch.mm(dz.t(), a[i], out=block.up.weight.grad)
+            torch.mm(dz, block.up.weight, out=da)
+            relu_backward(da, a[i], 0, grad_input=da)  # in place: da where a_i > 0, else 0
+            torch.mm(da.t(), n, out=block.down.weight.grad)
+            torch.mm(da, block.down.weight, out=dn)
+            dz.add_(
+                torch.ops.aten.native_batch_norm_backward(
+                    dn, z[i], None, None, None, mean, rstd, True, EPS, [True, False, False]
+                )[0]
+            )
+        if m.w_in.weight.requires_grad and not embedded:
+            torch.mm(dz.t(), x, out=m.w_in.weight.grad)
+        self.optimizer.step()
+        return loss
