@@ -47,10 +47,11 @@ SHAPES = [("hourglass", 785, 115, 4), ("hourglass", 785, 270, 4), ("conventional
 BATCH = 128
 
 
-def best_of(fn, repeat: int, sync) -> float:
-    """Fewest seconds of fn() over `repeat` runs, after one warm-up."""
-    fn()
-    sync()
+def best_of(fn, repeat: int, sync, warm_up: bool = True) -> float:
+    """Fewest seconds of fn() over `repeat` runs, after one warm-up run unless told not to."""
+    if warm_up:
+        fn()
+        sync()
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
@@ -167,8 +168,9 @@ class PerSampleDataset(torch.utils.data.Dataset):
 
 
 def usual_loop(spec, splits, device, sync):
-    """One epoch of the usual loop: DataLoader, per-batch copies, a per-step scheduler and
-    .item() every step. Returns a function that runs one epoch."""
+    """The usual loop: DataLoader, per-batch copies, a per-step scheduler and .item() every
+    step. Returns two functions: one epoch of training, and one epoch of the DataLoader alone
+    (its image preparation)."""
     torch.manual_seed(0)
     model = build_model(spec).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
@@ -195,32 +197,49 @@ def usual_loop(spec, splits, device, sync):
         sync()
         return sum(losses) / len(losses)
 
-    return epoch
+    def load_only():
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+        sync()
+
+    return epoch, load_only
+
+
+WINDOWS = 3  # timed epochs of each kind per round
 
 
 def measure_shape(spec, splits, data, device, dtype, bf16, sync, rounds: int) -> dict:
     """Floor, our trainer and the usual loop in interleaved rounds.
 
-    The headline figures are the best of the rounds; the per-round ratios show the noise.
+    All three are timed in windows of one epoch (the floor as one epoch's worth of floor
+    steps), `WINDOWS` of each per round, so each has the same chance to catch a quiet moment on
+    a shared machine. The headline figures are the best of all rounds; the per-round ratios
+    show the noise.
     """
     floor_fn = floor_step(spec, device, dtype, sync)
-    usual = usual_loop(spec, splits, device, sync)
-    trainer_epochs(spec, data, device, bf16, 1)  # warm-up: thread pools, allocator
-    usual()
+    usual, load_only = usual_loop(spec, splits, device, sync)
     steps = steps_per_epoch(data.n_train)
+
+    def floor_epoch():
+        for _ in range(steps):
+            floor_fn()
+
+    floor_fn(), usual(), load_only()  # warm-up: thread pools, allocator, DataLoader
+    trainer_epochs(spec, data, device, bf16, 1)
     per_round = []
     for _ in range(rounds):
-        floor = best_of(floor_fn, 10, sync)
-        epoch = min(trainer_epochs(spec, data, device, bf16, 3))
-        start = time.perf_counter()
-        usual()
-        per_round.append((floor, epoch, time.perf_counter() - start))
-    floor, epoch, usual_s = (min(r[i] for r in per_round) for i in range(3))
+        floor = best_of(floor_epoch, WINDOWS, sync, warm_up=False)
+        epoch = min(trainer_epochs(spec, data, device, bf16, WINDOWS))
+        usual_s = best_of(usual, WINDOWS, sync, warm_up=False)
+        load_s = best_of(load_only, 1, sync, warm_up=False)
+        per_round.append((floor / steps, epoch, usual_s, load_s))
+    floor, epoch, usual_s, load_s = (min(r[i] for r in per_round) for i in range(4))
     return {
         "floor": floor,
         "step": epoch / steps,
         "per_epoch": epoch,
         "usual_epoch": usual_s,
+        "usual_loading": load_s,
         "round_efficiency": [r[0] / (r[1] / steps) for r in per_round],
         "round_speedup": [r[2] / r[1] for r in per_round],
     }
@@ -412,6 +431,7 @@ def main() -> None:
             "usual_epoch_s": m["usual_epoch"],
             "ours_epoch_s": m["per_epoch"],
             "speedup": m["usual_epoch"] / m["per_epoch"],
+            "usual_loading_s": m["usual_loading"],
             "round_efficiency": m["round_efficiency"],
             "round_speedup": m["round_speedup"],
         }
@@ -429,6 +449,12 @@ def main() -> None:
             f"  {row['model']:<26} floor/step {min(eff):.2f}-{max(eff):.2f} (median "
             f"{statistics.median(eff):.2f}), speedup {min(speed):.2f}-{max(speed):.2f} "
             f"(median {statistics.median(speed):.2f})"
+        )
+    for row in rows:
+        share = row["usual_loading_s"] / row["usual_epoch_s"]
+        print(
+            f"  {row['model']:<26} the usual loop's DataLoader alone: "
+            f"{row['usual_loading_s']:.3f} s/epoch, {share:.0%} of its epoch"
         )
 
     base = MLPSpec("hourglass", 784, 784, 785, 115, 4)

@@ -110,7 +110,8 @@ def test_measure_shape_on_digits(bench, digits_splits):
     m = bench.measure_shape(
         spec, digits_splits, data, torch.device("cpu"), torch.float32, False, lambda: None, 1
     )
-    assert all(m[k] > 0 for k in ("floor", "step", "per_epoch", "usual_epoch"))
+    assert all(m[k] > 0 for k in ("floor", "step", "per_epoch", "usual_epoch", "usual_loading"))
+    assert m["usual_loading"] < m["usual_epoch"]
     assert len(m["round_efficiency"]) == len(m["round_speedup"]) == 1
 
 
@@ -128,4 +129,5 @@ def test_measure_shape_on_cuda_in_bf16(bench, digits_splits):
         torch.cuda.synchronize,
         1,
     )
-    assert all(m[k] > 0 for k in ("floor", "step", "per_epoch", "usual_epoch"))
+    assert all(m[k] > 0 for k in ("floor", "step", "per_epoch", "usual_epoch", "usual_loading"))
+    assert m["usual_loading"] < m["usual_epoch"]
