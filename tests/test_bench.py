@@ -111,7 +111,6 @@ def test_measure_shape_on_digits(bench, digits_splits):
         spec, digits_splits, data, torch.device("cpu"), torch.float32, False, lambda: None, 1
     )
     assert all(m[k] > 0 for k in ("floor", "step", "per_epoch", "usual_epoch", "usual_loading"))
-    assert m["usual_loading"] < m["usual_epoch"]
     assert len(m["round_efficiency"]) == len(m["round_speedup"]) == 1
 
 
@@ -130,4 +129,3 @@ def test_measure_shape_on_cuda_in_bf16(bench, digits_splits):
         1,
     )
     assert all(m[k] > 0 for k in ("floor", "step", "per_epoch", "usual_epoch", "usual_loading"))
-    assert m["usual_loading"] < m["usual_epoch"]

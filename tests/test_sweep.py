@@ -233,8 +233,12 @@ def test_interrupted_sweep_resumes_without_loss(tmp_path, sig):
     interrupted = study.trials[rows[-1][0]]
     if sig == signal.SIGKILL or interrupted.state != optuna.trial.TrialState.COMPLETE:
         assert interrupted.state == optuna.trial.TrialState.FAIL
-        if interrupted.params:  # it was stopped after its configuration was drawn
-            assert [t.params for t in trained].count(interrupted.params) == 1  # trained again
+        if interrupted.params:  # it was stopped after (part of) its configuration was drawn
+            # Trained again: its queued retry keeps what was drawn and draws the rest (a kill
+            # between two suggestions leaves, say, the architecture without the lr).
+            again = [t for t in trained if interrupted.params.items() <= t.params.items()]
+            partial = again and set(interrupted.params) < set(again[0].params)
+            assert len(again) == 1 or partial
     with sqlite3.connect(db) as con:
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
