@@ -116,15 +116,10 @@ class Objective:
     def __call__(self, trial: Any) -> tuple[float, float]:
         for key, value in self.meta.items():
             trial.set_user_attr(key, value)
-        study = getattr(trial, "study", None)
-        if self.target is not None and study is not None:
-            # Another worker may have filled the study since this one last looked; trials
-            # training now in other workers will finish.
-            # (A retried trial inherits its seeds: it must not count itself.)
-            others = [t for t in training_trials(study) if t.number != trial.number]
-            if len(trained_trials(study)) + len(others) >= self.target:
-                trial.set_user_attr("violation", "the study reached its target")
-                raise optuna.TrialPruned("the study reached its target")
+        # Another worker may have filled the study since this one last looked.
+        if self._target_reached(trial):
+            trial.set_user_attr("violation", "the study reached its target")
+            raise optuna.TrialPruned("the study reached its target")
         try:
             cand = sample(
                 trial, self.space, self.budget, self.data.d_x, self.data.d_y, self.fix_w_in
@@ -141,7 +136,8 @@ class Objective:
             raise optuna.TrialPruned(f"trial {twin.number} is training this configuration")
         previous = self._already_trained(trial, cand)
         if previous is not None and self._target_reached(trial):
-            # Reusing a result adds nothing once the target is met (e.g. an exhausted grid).
+            # Reusing a result adds nothing once the target is met or about to be (e.g. an
+            # exhausted grid whose last points are training in other workers).
             trial.set_user_attr("violation", "the study reached its target")
             raise optuna.TrialPruned("the study reached its target")
         if previous is not None:
@@ -179,8 +175,13 @@ class Objective:
         return None
 
     def _target_reached(self, trial: Any) -> bool:
+        """Trained trials, plus those training now in other workers (they will finish), meet
+        the study's target. A retried trial inherits its seeds: it must not count itself."""
         study = getattr(trial, "study", None)
-        return bool(self.target and study is not None and len(trained_trials(study)) >= self.target)
+        if not self.target or study is None:
+            return False
+        others = [t for t in training_trials(study) if t.number != trial.number]
+        return len(trained_trials(study)) + len(others) >= self.target
 
     def _running_twin(self, trial: Any, cand: Candidate) -> optuna.trial.FrozenTrial | None:
         """An earlier RUNNING trial with the same configuration (shared storages only).
