@@ -18,10 +18,12 @@ Prints a table and writes JSON. Measured in one run on one machine:
      trials on the same device (on a CPU the threads are split between them);
   7. on a GPU: 2-4 in bf16.
 
-Shared machines are noisy: the floor, our step and the usual loop are measured in interleaved
-rounds, each in the same number of one-epoch windows (the floor as an epoch's worth of floor
-steps), and each figure is the best of its windows (timeit's convention): a burst of load hits
-all of them alike, and none gets more or shorter chances to catch a quiet moment.
+Shared machines are noisy: the floor, our step and the usual loop are measured in adjacent
+one-epoch windows (the floor as an epoch's worth of floor steps), repeated in rounds. Each
+headline figure is the best of its windows (timeit's convention): none gets more or shorter
+chances to catch a quiet moment. The paired figures compare the windows of each adjacent
+triple, so a slow drift in the machine's speed cancels out; their median and quartiles show
+how far one run can be trusted.
 """
 
 from __future__ import annotations
@@ -207,16 +209,18 @@ def usual_loop(spec, splits, device, sync):
     return epoch, load_only
 
 
-WINDOWS = 3  # timed epochs of each kind per round
+WINDOWS = 3  # timed windows of each kind per round
 
 
 def measure_shape(spec, splits, data, device, dtype, bf16, sync, rounds: int) -> dict:
-    """Floor, our trainer and the usual loop in interleaved rounds.
+    """Floor, our trainer and the usual loop in interleaved windows of one epoch each.
 
-    All three are timed in windows of one epoch (the floor as one epoch's worth of floor
-    steps), `WINDOWS` of each per round, so each has the same chance to catch a quiet moment on
-    a shared machine. The headline figures are the best of all rounds; the per-round ratios
-    show the noise.
+    Each round runs `WINDOWS` triples of adjacent windows: an epoch's worth of floor steps, one
+    epoch of our trainer (the second of a two-epoch run, so first-touch costs stay out), one
+    epoch of the usual loop. The headline figures are the best window of each kind (timeit's
+    convention); the paired figures compare the windows of one triple, seconds apart, so a
+    slow drift in the machine's speed cancels out of them, and their median and range show
+    the noise.
     """
     floor_fn = floor_step(spec, device, dtype, sync)
     usual, load_only = usual_loop(spec, splits, device, sync)
@@ -228,23 +232,24 @@ def measure_shape(spec, splits, data, device, dtype, bf16, sync, rounds: int) ->
 
     floor_fn(), usual(), load_only()  # warm-up: thread pools, allocator, DataLoader
     trainer_epochs(spec, data, device, bf16, 1)
-    per_round = []
+    triples, loads = [], []
     for _ in range(rounds):
-        floor = best_of(floor_epoch, WINDOWS, sync, warm_up=False)
-        epoch = min(trainer_epochs(spec, data, device, bf16, WINDOWS))
-        usual_s = best_of(usual, WINDOWS, sync, warm_up=False)
-        load_s = best_of(load_only, 1, sync, warm_up=False)
-        per_round.append((floor / steps, epoch, usual_s, load_s))
-    floor, epoch, usual_s, load_s = (min(r[i] for r in per_round) for i in range(4))
+        for _ in range(WINDOWS):
+            floor = best_of(floor_epoch, 1, sync, warm_up=False)
+            epoch = trainer_epochs(spec, data, device, bf16, 2)[-1]
+            usual_s = best_of(usual, 1, sync, warm_up=False)
+            triples.append((floor / steps, epoch, usual_s))
+        loads.append(best_of(load_only, 1, sync, warm_up=False))
+    floor, epoch, usual_s = (min(t[i] for t in triples) for i in range(3))
     return {
         "floor": floor,
         "step": epoch / steps,
         "per_epoch": epoch,
         "usual_epoch": usual_s,
-        "usual_loading": load_s,
+        "usual_loading": min(loads),
         "steps": steps,
-        "round_efficiency": [r[0] / (r[1] / steps) for r in per_round],
-        "round_speedup": [r[2] / r[1] for r in per_round],
+        "paired_efficiency": [f / (e / steps) for f, e, _ in triples],
+        "paired_speedup": [u / e for _, e, u in triples],
     }
 
 
@@ -329,7 +334,13 @@ def search_efficiency(device, seeds: int, epochs: int, compare: bool = True) -> 
     samplers = {"tpe (default)": default}
     if compare:
         samplers |= {"gp": {"name": "gp", "n_startup_trials": 5}, "random": {"name": "random"}}
-    out = {"grid_size": len(table), "grid_seconds": grid_seconds, "epochs": epochs}
+    out = {
+        "grid_size": len(table),
+        "grid_seconds": grid_seconds,
+        "epochs": epochs,
+        # (d_h, depth, lr) -> (eval PSNR, trainable parameters): replay other samplers on it
+        "grid": [[*key, psnr, params] for key, (psnr, params) in table.items()],
+    }
     for label, raw in samplers.items():
         needed = [
             trials_to_target(table, make_sampler({**raw, "seed": seed}, "bench", 0), target, hv)
@@ -338,6 +349,10 @@ def search_efficiency(device, seeds: int, epochs: int, compare: bool = True) -> 
         out[label] = {
             "trained_trials_needed": needed,
             "mean_fraction": statistics.fmean(needed) / len(table),
+            # standard error of that mean over the seeds
+            "stderr_fraction": statistics.stdev(needed) / len(needed) ** 0.5 / len(table)
+            if len(needed) > 1
+            else float("nan"),
         }
     return out
 
@@ -386,13 +401,20 @@ def throughput(spec, data, device, epochs: int, concurrent: int) -> dict:
     }
 
 
+def quartiles(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.2f}-{values[0]:.2f}"
+    q = statistics.quantiles(values, n=4)
+    return f"{q[0]:.2f}-{q[2]:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", default="runs/bench.json")
     parser.add_argument("--quick", action="store_true", help="skip the search-efficiency part")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
-    parser.add_argument("--search-seeds", type=int, default=20)
+    parser.add_argument("--search-seeds", type=int, default=100)
     parser.add_argument("--concurrent", type=int, default=2, help="trials at once in part 6")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -437,8 +459,8 @@ def main() -> None:
             "usual_loading_s": m["usual_loading"],
             # what a trainer running exactly at its GEMM floor would gain over the usual loop
             "speedup_at_floor": m["usual_epoch"] / (m["floor"] * m["steps"]),
-            "round_efficiency": m["round_efficiency"],
-            "round_speedup": m["round_speedup"],
+            "paired_efficiency": m["paired_efficiency"],
+            "paired_speedup": m["paired_speedup"],
         }
         rows.append(row)
         print(
@@ -447,13 +469,16 @@ def main() -> None:
             f"{row['usual_epoch_s']:>11.3f}{row['ours_epoch_s']:>10.3f}{row['speedup']:>8.2f}"
         )
     report["trainer"] = rows
-    print(f"per round ({args.rounds} interleaved rounds; the table shows the best of each):")
+    print(
+        f"paired windows ({args.rounds} rounds x {WINDOWS} adjacent floor / ours / usual "
+        "epochs; the table shows the best window of each kind):"
+    )
     for row in rows:
-        eff, speed = row["round_efficiency"], row["round_speedup"]
+        eff, speed = row["paired_efficiency"], row["paired_speedup"]
         print(
-            f"  {row['model']:<26} floor/step {min(eff):.2f}-{max(eff):.2f} (median "
-            f"{statistics.median(eff):.2f}), speedup {min(speed):.2f}-{max(speed):.2f} "
-            f"(median {statistics.median(speed):.2f})"
+            f"  {row['model']:<26} floor/step median {statistics.median(eff):.2f} "
+            f"(quartiles {quartiles(eff)}, range {min(eff):.2f}-{max(eff):.2f}), speedup median "
+            f"{statistics.median(speed):.2f} (quartiles {quartiles(speed)})"
         )
     for row in rows:
         share = row["usual_loading_s"] / row["usual_epoch_s"]
@@ -495,7 +520,8 @@ def main() -> None:
                 needed = r["trained_trials_needed"]
                 print(
                     f"  {label:<14} {statistics.fmean(needed):5.1f} trials, "
-                    f"{r['mean_fraction']:.2f} of the grid (per seed {needed})"
+                    f"{r['mean_fraction']:.3f} +- {r['stderr_fraction']:.3f} of the grid "
+                    f"(range {min(needed)}-{max(needed)})"
                 )
 
     out = Path(args.json)

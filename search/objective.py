@@ -26,6 +26,7 @@ from .tasks import TaskData
 from .train import TrainResult, TrainSettings, train
 
 METRICS = ("eval_psnr", "test_psnr", "eval_ssim", "test_ssim")
+TARGET_REACHED = "the study reached its target"  # a pruned trial's violation: nothing tried
 
 
 class Diverged(Exception):
@@ -118,8 +119,8 @@ class Objective:
             trial.set_user_attr(key, value)
         # Another worker may have filled the study since this one last looked.
         if self._target_reached(trial):
-            trial.set_user_attr("violation", "the study reached its target")
-            raise optuna.TrialPruned("the study reached its target")
+            trial.set_user_attr("violation", TARGET_REACHED)
+            raise optuna.TrialPruned(TARGET_REACHED)
         try:
             cand = sample(
                 trial, self.space, self.budget, self.data.d_x, self.data.d_y, self.fix_w_in
@@ -138,8 +139,8 @@ class Objective:
         if previous is not None and self._target_reached(trial):
             # Reusing a result adds nothing once the target is met or about to be (e.g. an
             # exhausted grid whose last points are training in other workers).
-            trial.set_user_attr("violation", "the study reached its target")
-            raise optuna.TrialPruned("the study reached its target")
+            trial.set_user_attr("violation", TARGET_REACHED)
+            raise optuna.TrialPruned(TARGET_REACHED)
         if previous is not None:
             trial.set_user_attr("trained", False)
             trial.set_user_attr("reused_from", previous.number)

@@ -111,7 +111,8 @@ def test_measure_shape_on_digits(bench, digits_splits):
         spec, digits_splits, data, torch.device("cpu"), torch.float32, False, lambda: None, 1
     )
     assert all(m[k] > 0 for k in ("floor", "step", "per_epoch", "usual_epoch", "usual_loading"))
-    assert len(m["round_efficiency"]) == len(m["round_speedup"]) == 1
+    assert len(m["paired_efficiency"]) == len(m["paired_speedup"]) == bench.WINDOWS
+    assert min(m["paired_efficiency"]) <= m["floor"] / m["step"] + 1e-9
 
 
 @pytest.mark.gpu
