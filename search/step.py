@@ -81,19 +81,22 @@ class ManualStep:
         torch.mm(g.t(), z[-1], out=m.w_out.weight.grad)
         dz = torch.mm(g, m.w_out.weight, out=self.dz[:b])
         da, dn = self.da[:b], self.dn[:b]
+        train_w_in = m.w_in.weight.requires_grad and not embedded
         for i in reversed(range(len(m.blocks))):
             block, (n, mean, rstd) = m.blocks[i], saved[i]
             torch.mm(dz.t(), a[i], out=block.up.weight.grad)
             torch.mm(dz, block.up.weight, out=da)
             relu_backward(da, a[i], 0, grad_input=da)  # in place: da where a_i > 0, else 0
             torch.mm(da.t(), n, out=block.down.weight.grad)
+            if i == 0 and not train_w_in:
+                break  # dz_0 would only serve W_in's gradient
             torch.mm(da, block.down.weight, out=dn)
             dz.add_(
                 torch.ops.aten.native_batch_norm_backward(
                     dn, z[i], None, None, None, mean, rstd, True, EPS, [True, False, False]
                 )[0]
             )
-        if m.w_in.weight.requires_grad and not embedded:
+        if train_w_in:
             torch.mm(dz.t(), x, out=m.w_in.weight.grad)
         self.optimizer.step()
         return loss
