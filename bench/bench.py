@@ -9,8 +9,9 @@ Prints a table and writes JSON. Measured in one run on one machine:
   3. against the usual loop: a per-sample Dataset (PIL image -> ToTensor on every access, as
      torchvision's MNIST does), a DataLoader, per-batch device copies, a per-step scheduler and
      .item() every step, as a ratio of wall time per epoch; its DataLoader alone, and what a
-     trainer running exactly at the floor would gain over it;
-  4. fixed W_in: time per epoch and final PSNR, trainable vs fixed W_in;
+     trainer running exactly at the floor would gain over it; and a plain loop in between
+     (data on the device as ours, the step through autograd and the default AdamW);
+  4. fixed W_in: time per epoch (adjacent pairs) and final PSNR, trainable vs fixed W_in;
   5. search efficiency: trials the default sampler (conf/sampler/tpe.yaml, through the tool's
      own sampler factory) needs to reach 99% of the hypervolume of an exhaustive grid over the
      same space, as a fraction of the grid's size; GP and random sampling for comparison;
@@ -18,12 +19,13 @@ Prints a table and writes JSON. Measured in one run on one machine:
      trials on the same device (on a CPU the threads are split between them);
   7. on a GPU: 2-4 in bf16.
 
-Shared machines are noisy: the floor, our step and the usual loop are measured in adjacent
-one-epoch windows (the floor as an epoch's worth of floor steps), repeated in rounds. Each
-headline figure is the best of its windows (timeit's convention): none gets more or shorter
-chances to catch a quiet moment. The paired figures compare the windows of each adjacent
-triple, so a slow drift in the machine's speed cancels out; their median and quartiles show
-how far one run can be trusted.
+Shared machines are noisy: the floor, our step, the plain and the usual loop are measured in
+adjacent one-epoch windows (the floor as an epoch's floor steps, at the epoch's own batch
+sizes), repeated in rounds.
+Each headline figure is the best of its windows (timeit's convention): none gets more or
+shorter chances to catch a quiet moment. The paired figures compare the windows of each
+adjacent set, so a slow drift in the machine's speed cancels out; their median and quartiles
+show how far one run can be trusted.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import statistics
 import sys
 import time
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -71,29 +74,32 @@ def layers(spec: MLPSpec) -> list[tuple[int, int, str]]:
     return [(spec.d_x, spec.d_z, "in"), *blocks, (spec.d_z, spec.d_y, "out")]
 
 
-def step_gemms(spec: MLPSpec) -> list[tuple[str, int, int, int]]:
-    """(what, m, k, n) of every GEMM one training step needs, an (m x k) @ (k x n) each.
+def step_gemms(spec: MLPSpec, batch: int = BATCH) -> list[tuple[str, int, int, int]]:
+    """(what, m, k, n) of every GEMM one training step on `batch` rows needs, an
+    (m x k) @ (k x n) each.
 
     W_in needs no input gradient (the data does not require grad); a fixed W_in needs no
-    weight gradient either.
+    weight gradient either, and then nothing needs the gradient at z_0, the first block's
+    input.
     """
     out = []
-    for k, n, kind in layers(spec):
-        out.append(("forward", BATCH, k, n))
+    for i, (k, n, kind) in enumerate(layers(spec)):
+        out.append(("forward", batch, k, n))
         if not (kind == "in" and spec.fix_w_in):
-            out.append(("weight-grad", n, BATCH, k))
-        if kind != "in":
-            out.append(("input-grad", BATCH, n, k))
+            out.append(("weight-grad", n, batch, k))
+        if kind != "in" and not (i == 1 and spec.fix_w_in):
+            out.append(("input-grad", batch, n, k))
     return out
 
 
-def step_flops(spec: MLPSpec) -> int:
-    return sum(2 * m * k * n for _, m, k, n in step_gemms(spec))
+def step_flops(spec: MLPSpec, batch: int = BATCH) -> int:
+    return sum(2 * m * k * n for _, m, k, n in step_gemms(spec, batch))
 
 
-def floor_step(spec: MLPSpec, device, dtype, sync=lambda: None):
-    """A function running exactly the GEMMs of one training step, at the real shapes, each in
-    whichever operand layout (row- or column-major A and B) the library runs fastest."""
+def floor_step(spec: MLPSpec, device, dtype, sync=lambda: None, batch: int = BATCH):
+    """A function running exactly the GEMMs of one training step on `batch` rows, at the real
+    shapes, each in whichever operand layout (row- or column-major A and B) the library runs
+    fastest."""
     g = torch.Generator(device="cpu").manual_seed(0)
 
     def operand(rows, cols, transposed):
@@ -109,7 +115,7 @@ def floor_step(spec: MLPSpec, device, dtype, sync=lambda: None):
         return lambda: torch.mm(a, b, out=out)
 
     ops = []
-    for _, m, k, n in step_gemms(spec):
+    for _, m, k, n in step_gemms(spec, batch):
         out = torch.empty(m, n, device=device, dtype=dtype)
         variants = [
             gemm(operand(m, k, ta), operand(k, n, tb), out)
@@ -132,8 +138,14 @@ def large_matmul_flops(device, dtype, sync) -> float:
     return 2 * n**3 / best_of(lambda: a @ b, 10, sync)
 
 
+def epoch_batches(n: int) -> list[int]:
+    """The batch sizes of one training epoch over n pairs, as the trainer runs them (a last
+    batch of one is dropped: BatchNorm cannot train on it)."""
+    return [BATCH] * (n // BATCH) + ([n % BATCH] if n % BATCH > 1 else [])
+
+
 def steps_per_epoch(n: int) -> int:
-    return n // BATCH + (1 if n % BATCH > 1 else 0)
+    return len(epoch_batches(n))
 
 
 def trainer_epochs(spec, data, device, bf16, epochs: int) -> list[float]:
@@ -209,69 +221,109 @@ def usual_loop(spec, splits, device, sync):
     return epoch, load_only
 
 
+def plain_loop(spec, data, device, bf16, sync):
+    """A plain PyTorch loop over the same data, already on the device as whole tensors: a
+    random permutation sliced into batches, autograd, the default AdamW, no host sync inside
+    an epoch. It sits between the usual loop and ours: it feeds data as ours does but runs the
+    step the common way. Returns one epoch of training, which returns its mean loss."""
+    torch.manual_seed(0)
+    model = build_model(spec).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    gen = torch.Generator(device=device).manual_seed(0)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else nullcontext()
+    n, steps = data.n_train, steps_per_epoch(data.n_train)
+
+    def epoch():
+        model.train()
+        perm = torch.randperm(n, device=device, generator=gen)
+        total = torch.zeros((), device=device)
+        for i in range(steps):
+            xb, yb = data.train_batch(perm[i * BATCH : (i + 1) * BATCH])
+            with autocast:
+                loss = torch.nn.functional.mse_loss(model(xb).float(), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.detach()
+        return total.item() / steps  # the epoch's one host sync
+
+    return epoch
+
+
 WINDOWS = 3  # timed windows of each kind per round
 
 
 def measure_shape(spec, splits, data, device, dtype, bf16, sync, rounds: int) -> dict:
-    """Floor, our trainer and the usual loop in interleaved windows of one epoch each.
+    """Floor, our trainer, the plain loop and the usual loop in interleaved one-epoch windows.
 
-    Each round runs `WINDOWS` triples of adjacent windows: an epoch's worth of floor steps, one
+    Each round runs `WINDOWS` sets of adjacent windows: an epoch's floor steps (its full
+    batches and its short last one), one
     epoch of our trainer (the second of a two-epoch run, so first-touch costs stay out), one
-    epoch of the usual loop. The headline figures are the best window of each kind (timeit's
-    convention); the paired figures compare the windows of one triple, seconds apart, so a
-    slow drift in the machine's speed cancels out of them, and their median and range show
-    the noise.
+    epoch of the plain loop, one epoch of the usual loop. The headline figures are the best
+    window of each kind (timeit's convention); the paired figures compare the windows of one
+    set, seconds apart, so a slow drift in the machine's speed cancels out of them, and their
+    median and quartiles show the noise.
     """
-    floor_fn = floor_step(spec, device, dtype, sync)
+    batches = epoch_batches(data.n_train)
+    floors = {b: floor_step(spec, device, dtype, sync, b) for b in set(batches)}
+    plain = plain_loop(spec, data, device, bf16, sync)
     usual, load_only = usual_loop(spec, splits, device, sync)
     steps = steps_per_epoch(data.n_train)
 
     def floor_epoch():
-        for _ in range(steps):
-            floor_fn()
+        for b in batches:
+            floors[b]()
 
-    floor_fn(), usual(), load_only()  # warm-up: thread pools, allocator, DataLoader
+    floor_epoch(), plain(), usual(), load_only()  # warm-up: thread pools, allocator, DataLoader
     trainer_epochs(spec, data, device, bf16, 1)
-    triples, loads = [], []
+    sets, loads = [], []
     for _ in range(rounds):
         for _ in range(WINDOWS):
             floor = best_of(floor_epoch, 1, sync, warm_up=False)
             epoch = trainer_epochs(spec, data, device, bf16, 2)[-1]
+            plain_s = best_of(plain, 1, sync, warm_up=False)
             usual_s = best_of(usual, 1, sync, warm_up=False)
-            triples.append((floor / steps, epoch, usual_s))
+            sets.append((floor, epoch, plain_s, usual_s))
         loads.append(best_of(load_only, 1, sync, warm_up=False))
-    floor, epoch, usual_s = (min(t[i] for t in triples) for i in range(3))
+    floor, epoch, plain_s, usual_s = (min(t[i] for t in sets) for i in range(4))
     return {
-        "floor": floor,
+        "floor": floor / steps,
         "step": epoch / steps,
         "per_epoch": epoch,
+        "plain_epoch": plain_s,
         "usual_epoch": usual_s,
         "usual_loading": min(loads),
         "steps": steps,
-        "paired_efficiency": [f / (e / steps) for f, e, _ in triples],
-        "paired_speedup": [u / e for _, e, u in triples],
+        "epoch_flops": sum(step_flops(spec, b) for b in batches),
+        "paired_efficiency": [f / e for f, e, _, _ in sets],
+        "paired_plain_efficiency": [f / p for f, _, p, _ in sets],
+        "paired_speedup": [u / e for _, e, _, u in sets],
+        "paired_speedup_over_plain": [p / e for _, e, p, _ in sets],
     }
 
 
 def fixed_w_in(spec, data, device, bf16, epochs: int, rounds: int) -> dict:
-    """Trainable against fixed W_in: best epoch time over interleaved rounds, and the test PSNR
-    after `epochs` epochs."""
-    out = {}
-    for fix in (False, True):
-        s = MLPSpec(spec.family, spec.d_x, spec.d_y, spec.d_z, spec.d_h, spec.depth, fix)
-        out[fix] = (s, [])
-    for _ in range(rounds):
-        for s, times in out.values():
-            times.extend(trainer_epochs(s, data, device, bf16, 2))
+    """Trainable against fixed W_in in adjacent pairs of epochs (each the second of a
+    two-epoch run), `WINDOWS` pairs per round: the best epoch of each and the per-pair
+    speedups; and the test PSNR of each after `epochs` epochs."""
+    specs = {
+        fix: MLPSpec(spec.family, spec.d_x, spec.d_y, spec.d_z, spec.d_h, spec.depth, fix)
+        for fix in (False, True)
+    }
+    pairs = [
+        tuple(trainer_epochs(specs[fix], data, device, bf16, 2)[-1] for fix in (False, True))
+        for _ in range(rounds * WINDOWS)
+    ]
     result = {}
-    for fix, (s, times) in out.items():
+    for fix, s in specs.items():
         r = train(s, data, TrainSettings(epochs=epochs, batch_size=BATCH, bf16=bf16), device)
         result["fixed" if fix else "trainable"] = {
-            "epoch_seconds": min(times),
+            "epoch_seconds": min(p[fix] for p in pairs),
             "test_psnr": r.test_psnr,
             "trainable_params": count_params(s).trainable,
         }
     result["speedup"] = result["trainable"]["epoch_seconds"] / result["fixed"]["epoch_seconds"]
+    result["paired_speedup"] = [t / f for t, f in pairs]
     return result
 
 
@@ -440,12 +492,12 @@ def main() -> None:
     rows = []
     print(
         f"\n{'model':<26}{'floor ms':>9}{'step ms':>9}{'eff':>6}{'GFLOP/s':>9}{'%peak':>7}"
-        f"{'usual s/ep':>11}{'ours s/ep':>10}{'speedup':>8}"
+        f"{'plain s/ep':>11}{'eff':>6}{'usual s/ep':>11}{'ours s/ep':>10}{'speedup':>8}"
     )
     for family, d_z, d_h, depth in SHAPES:
         spec = MLPSpec(family, 784, 784, d_z, d_h, depth)
         m = measure_shape(spec, splits, data, device, dtype, bf16, sync, args.rounds)
-        flops = step_flops(spec)
+        flops = m["epoch_flops"] / m["steps"]  # per step, on average
         row = {
             "model": f"{family} ({d_z}, {d_h}, {depth})",
             "floor_ms": m["floor"] * 1e3,
@@ -453,32 +505,41 @@ def main() -> None:
             "efficiency": m["floor"] / m["step"],
             "gflops": flops / m["step"] / 1e9,
             "fraction_of_peak": flops / m["step"] / peak,
+            "plain_epoch_s": m["plain_epoch"],
+            "plain_efficiency": m["floor"] * m["steps"] / m["plain_epoch"],
             "usual_epoch_s": m["usual_epoch"],
             "ours_epoch_s": m["per_epoch"],
             "speedup": m["usual_epoch"] / m["per_epoch"],
+            "speedup_over_plain": m["plain_epoch"] / m["per_epoch"],
             "usual_loading_s": m["usual_loading"],
             # what a trainer running exactly at its GEMM floor would gain over the usual loop
             "speedup_at_floor": m["usual_epoch"] / (m["floor"] * m["steps"]),
             "paired_efficiency": m["paired_efficiency"],
             "paired_speedup": m["paired_speedup"],
+            "paired_plain_efficiency": m["paired_plain_efficiency"],
+            "paired_speedup_over_plain": m["paired_speedup_over_plain"],
         }
         rows.append(row)
         print(
             f"{row['model']:<26}{row['floor_ms']:>9.2f}{row['step_ms']:>9.2f}"
             f"{row['efficiency']:>6.2f}{row['gflops']:>9.1f}{row['fraction_of_peak']:>7.2f}"
+            f"{row['plain_epoch_s']:>11.3f}{row['plain_efficiency']:>6.2f}"
             f"{row['usual_epoch_s']:>11.3f}{row['ours_epoch_s']:>10.3f}{row['speedup']:>8.2f}"
         )
     report["trainer"] = rows
     print(
-        f"paired windows ({args.rounds} rounds x {WINDOWS} adjacent floor / ours / usual "
-        "epochs; the table shows the best window of each kind):"
+        f"paired windows ({args.rounds} rounds x {WINDOWS} adjacent floor / ours / plain / "
+        "usual epochs; the table shows the best window of each kind), medians (quartiles):"
     )
     for row in rows:
         eff, speed = row["paired_efficiency"], row["paired_speedup"]
+        plain, over = row["paired_plain_efficiency"], row["paired_speedup_over_plain"]
         print(
-            f"  {row['model']:<26} floor/step median {statistics.median(eff):.2f} "
-            f"(quartiles {quartiles(eff)}, range {min(eff):.2f}-{max(eff):.2f}), speedup median "
-            f"{statistics.median(speed):.2f} (quartiles {quartiles(speed)})"
+            f"  {row['model']:<26} floor/step {statistics.median(eff):.2f} ({quartiles(eff)}, "
+            f"range {min(eff):.2f}-{max(eff):.2f}); plain loop {statistics.median(plain):.2f} "
+            f"({quartiles(plain)}); speedup over the usual loop {statistics.median(speed):.2f} "
+            f"({quartiles(speed)}), over the plain loop {statistics.median(over):.2f} "
+            f"({quartiles(over)})"
         )
     for row in rows:
         share = row["usual_loading_s"] / row["usual_epoch_s"]
@@ -495,7 +556,9 @@ def main() -> None:
         f"\nfixed W_in, hourglass (785, 115, 4), gen_classify: trainable "
         f"{fw['trainable']['epoch_seconds']:.3f} s/epoch ({fw['trainable']['test_psnr']:.2f} dB"
         f" after 10 epochs), fixed {fw['fixed']['epoch_seconds']:.3f} s/epoch "
-        f"({fw['fixed']['test_psnr']:.2f} dB): {fw['speedup']:.2f}x faster"
+        f"({fw['fixed']['test_psnr']:.2f} dB): {fw['speedup']:.2f}x faster (best epochs); "
+        f"paired median {statistics.median(fw['paired_speedup']):.2f}x "
+        f"(quartiles {quartiles(fw['paired_speedup'])})"
     )
 
     tp = throughput(base, data, device, 4, args.concurrent)

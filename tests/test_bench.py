@@ -36,13 +36,27 @@ def bench():
 )
 def test_step_flops_match_the_parameter_count(bench, spec):
     # Every trainable matrix: forward, weight-gradient and input-gradient GEMMs (2*B*size
-    # FLOPs each), except that W_in needs no input gradient; a fixed W_in runs forward only.
+    # FLOPs each), except that W_in needs no input gradient; a fixed W_in runs forward only,
+    # and the first block's W_down then needs no input gradient either.
     w_in = spec.d_x * spec.d_z
     trainable = count_params(spec).trainable
     expected = 2 * bench.BATCH * (3 * trainable - w_in)
     if spec.fix_w_in:
-        expected = 2 * bench.BATCH * (3 * trainable + w_in)
+        expected = 2 * bench.BATCH * (3 * trainable + w_in - spec.d_z * spec.d_h)
     assert bench.step_flops(spec) == expected
+
+
+@pytest.mark.parametrize("n", [4000, 1437, 256, 257, 129])
+def test_epoch_batches_are_the_trainers(bench, n):
+    # The floor runs an epoch's GEMMs at the batch sizes the trainer steps through: all of
+    # them full but a short last one, except a last batch of one, which the trainer drops.
+    batches = bench.epoch_batches(n)
+    assert batches[:-1] == [bench.BATCH] * (len(batches) - 1)
+    assert sum(batches) == (n - 1 if n % bench.BATCH == 1 else n)
+    assert bench.steps_per_epoch(n) == len(batches)
+    assert bench.step_flops(MLPSpec("hourglass", 784, 784, 785, 115, 4), 32) * 4 == (
+        bench.step_flops(MLPSpec("hourglass", 784, 784, 785, 115, 4))
+    )
 
 
 def test_floor_step_runs_every_gemm_at_its_shape(bench, monkeypatch):
@@ -55,10 +69,15 @@ def test_floor_step_runs_every_gemm_at_its_shape(bench, monkeypatch):
         return real_mm(a, b, out=out)
 
     step = bench.floor_step(spec, torch.device("cpu"), torch.float32)
+    short = bench.floor_step(spec, torch.device("cpu"), torch.float32, batch=29)
     monkeypatch.setattr(torch, "mm", spy)
     step()
     assert seen == [(m, k, n) for _, m, k, n in bench.step_gemms(spec)]
     assert len(seen) == 3 * (2 * spec.depth + 2) - 1
+    seen.clear()
+    short()
+    assert seen == [(m, k, n) for _, m, k, n in bench.step_gemms(spec, 29)]
+    assert all(bench.BATCH not in shape and 29 in shape for shape in seen)
 
 
 def test_usual_loop_feeds_the_same_pairs_as_the_trainer(bench, digits_splits):
@@ -69,6 +88,14 @@ def test_usual_loop_feeds_the_same_pairs_as_the_trainer(bench, digits_splits):
     for i in (0, 7, len(ds) - 1):
         x, y = ds[i]
         assert torch.equal(x, data.train.x[i]) and torch.equal(y, data.train.y[i])
+
+
+def test_plain_loop_trains_on_the_trainers_data(bench, digits_splits):
+    data = prepare(digits_splits, TaskSettings("gen_classify"), "cpu")
+    spec = MLPSpec("hourglass", 64, 64, 65, 8, 2)
+    epoch = bench.plain_loop(spec, data, torch.device("cpu"), False, lambda: None)
+    losses = [epoch() for _ in range(4)]
+    assert all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0]
 
 
 def test_to_tensor_handles_colour_images(bench):
@@ -110,9 +137,23 @@ def test_measure_shape_on_digits(bench, digits_splits):
     m = bench.measure_shape(
         spec, digits_splits, data, torch.device("cpu"), torch.float32, False, lambda: None, 1
     )
-    assert all(m[k] > 0 for k in ("floor", "step", "per_epoch", "usual_epoch", "usual_loading"))
-    assert len(m["paired_efficiency"]) == len(m["paired_speedup"]) == bench.WINDOWS
+    times = ("floor", "step", "per_epoch", "plain_epoch", "usual_epoch", "usual_loading")
+    assert all(m[k] > 0 for k in times)
+    paired = [k for k in m if k.startswith("paired_")]
+    assert len(paired) == 4 and all(len(m[k]) == bench.WINDOWS for k in paired)
     assert min(m["paired_efficiency"]) <= m["floor"] / m["step"] + 1e-9
+    assert min(m["paired_plain_efficiency"]) <= m["floor"] * m["steps"] / m["plain_epoch"] + 1e-9
+
+
+def test_fixed_w_in_on_digits(bench, digits_splits):
+    data = prepare(digits_splits, TaskSettings("gen_classify"), "cpu")
+    spec = MLPSpec("hourglass", 64, 64, 65, 8, 2)
+    r = bench.fixed_w_in(spec, data, torch.device("cpu"), False, 2, 1)
+    assert len(r["paired_speedup"]) == bench.WINDOWS and all(v > 0 for v in r["paired_speedup"])
+    trainable, fixed = r["trainable"], r["fixed"]
+    assert trainable["trainable_params"] - fixed["trainable_params"] == 64 * 65
+    assert trainable["test_psnr"] != fixed["test_psnr"]  # two different models were trained
+    assert r["speedup"] == trainable["epoch_seconds"] / fixed["epoch_seconds"]
 
 
 @pytest.mark.gpu
@@ -129,4 +170,5 @@ def test_measure_shape_on_cuda_in_bf16(bench, digits_splits):
         torch.cuda.synchronize,
         1,
     )
-    assert all(m[k] > 0 for k in ("floor", "step", "per_epoch", "usual_epoch", "usual_loading"))
+    times = ("floor", "step", "per_epoch", "plain_epoch", "usual_epoch", "usual_loading")
+    assert all(m[k] > 0 for k in times)
