@@ -110,11 +110,13 @@ def cmd_train(overrides: list[str]) -> int:
 
     from .data import load
     from .tasks import prepare
-    from .train import resolve_device, train
+    from .train import precision_note, resolve_device, train
 
     s = settings_from(overrides)
     spec = s.spec()  # shape errors before any data is read
     device = resolve_device(s.device)
+    if note := precision_note(s.train, device):
+        log.warning(note)
     from .sweep import set_threads
 
     set_threads(s.raw.get("threads"))

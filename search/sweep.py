@@ -352,7 +352,7 @@ def run_sweep(settings: Settings, overrides: list[str]) -> int:
     from .data import load
     from .store import redact
     from .tasks import prepare
-    from .train import resolve_device
+    from .train import precision_note, resolve_device
 
     plan = make_plan(settings)
     n_workers = int(settings.raw.get("workers", 1))
@@ -364,6 +364,8 @@ def run_sweep(settings: Settings, overrides: list[str]) -> int:
             "storage=journal (processes on one host) or storage=postgres (many machines)"
         )
     device = resolve_device(settings.device)
+    if note := precision_note(settings.train, device):
+        log.warning(note)
     set_threads(settings.raw.get("threads"), n_workers)
     storage = open_storage(plan.storage, create=True)
     quiet_optuna()

@@ -72,6 +72,13 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def precision_note(settings: TrainSettings, device: torch.device) -> str | None:
+    """A line to show when bf16 was asked for where it does not apply (it is CUDA only)."""
+    if settings.bf16 and device.type != "cuda":
+        return f"train.bf16=true applies on CUDA only: training in fp32 on {device}"
+    return None
+
+
 @torch.no_grad()
 def evaluate(
     forward: Callable[[torch.Tensor], torch.Tensor],

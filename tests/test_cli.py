@@ -70,6 +70,16 @@ def test_train_prints_one_json_line(capsys):
     assert record["test_psnr"] > 10 and len(out.strip().splitlines()) == 1
 
 
+def test_bf16_on_a_cpu_says_it_trains_in_fp32(capsys, caplog):
+    args = ["train", "experiment=smoke", "train.epochs=1", "device=cpu"]
+    code, _, _ = run_cli(capsys, *args, "train.bf16=true")
+    assert code == 0
+    assert "train.bf16=true applies on CUDA only: training in fp32 on cpu" in caplog.text
+    caplog.clear()
+    code, _, _ = run_cli(capsys, *args)
+    assert code == 0 and "bf16" not in caplog.text
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -8,7 +8,7 @@ import torch
 
 from models import FAMILIES, MLPSpec, build_model, count_params
 from search.tasks import TASK_NAMES, Pairs, TaskSettings, prepare
-from search.train import TrainSettings, train
+from search.train import TrainSettings, precision_note, train
 
 ONE_EPOCH = TrainSettings(epochs=1, batch_size=64, lr=3e-3)
 
@@ -79,6 +79,15 @@ def test_fixed_w_in_cache_gives_the_same_training(digits_splits, monkeypatch):
     monkeypatch.setattr(uncached_task, "deterministic", property(lambda self: False))
     plain = train(spec, data, settings)
     assert math.isclose(cached.test_psnr, plain.test_psnr, rel_tol=1e-4)
+
+
+def test_bf16_is_noted_only_where_it_does_not_apply():
+    bf16, fp32 = TrainSettings(bf16=True), TrainSettings()
+    assert precision_note(bf16, torch.device("cpu")) == (
+        "train.bf16=true applies on CUDA only: training in fp32 on cpu"
+    )
+    assert precision_note(bf16, torch.device("cuda:1")) is None
+    assert precision_note(fp32, torch.device("cpu")) is None
 
 
 def test_nan_loss_reports_diverged(digits_splits):
