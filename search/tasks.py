@@ -147,8 +147,16 @@ def flip_augment(images: ImageSet, flips: int) -> ImageSet:
     return ImageSet(np.concatenate(stacks), np.tile(images.labels, flips))
 
 
+def _tensor(array: np.ndarray, dtype=None) -> torch.Tensor:
+    """A tensor of `array`, copied only when it must be: to change its dtype, to make it
+    contiguous, or because it is read-only (idx files are read into read-only arrays, which
+    torch.from_numpy warns about)."""
+    array = np.ascontiguousarray(array, dtype=dtype)
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
 def _float(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
+    return _tensor(images, np.float32).div_(255.0)
 
 
 def prototype_table(train: ImageSet) -> tuple[torch.Tensor, set[int]]:
@@ -186,7 +194,7 @@ def prepare(
         missing = sorted(set(s.labels.tolist()) - with_proto)
         if missing:
             raise ValueError(f"classes {missing} have no training image to serve as prototype")
-        return protos[torch.from_numpy(s.labels)]
+        return protos[_tensor(s.labels)]
 
     def pairs(s: ImageSet, noise_seed: int | None) -> Pairs:
         x = task.make_inputs(_float(s.images), noise_seed)
@@ -202,8 +210,8 @@ def prepare(
         train = None
         lazy = LazyTrain(
             task=task,
-            images=torch.from_numpy(np.ascontiguousarray(splits.train.images)).to(device),
-            labels=torch.from_numpy(splits.train.labels).to(device),
+            images=_tensor(splits.train.images).to(device),
+            labels=_tensor(splits.train.labels).to(device),
             prototypes=None if protos is None else protos.to(device),
             flips=settings.flips,
         )

@@ -61,6 +61,33 @@ def test_mnist_idx(tmp_path, gz, layout):
     assert sorted(map(bytes, seen)) == sorted(map(bytes, sets["train"][0].reshape(10_050, -1)))
 
 
+@pytest.mark.parametrize(("task", "materialize"), [("gen_classify", True), ("denoise", False)])
+def test_read_only_idx_arrays_become_tensors_without_a_warning(
+    tmp_path, monkeypatch, task, materialize
+):
+    # idx files are read into read-only arrays; handing one to torch.from_numpy prints
+    # PyTorch's "non-writable array" warning in the middle of a run.
+    import torch
+
+    from search.tasks import TaskSettings, prepare
+
+    make_mnist(tmp_path, gz=False)
+    s = load(DataSettings("mnist", root=str(tmp_path)))
+    assert not s.test.images.flags.writeable  # the case this guards
+    expected = torch.tensor(s.test.images[0, 0].reshape(-1), dtype=torch.float32) / 255
+    real = torch.from_numpy
+
+    def from_numpy(array):
+        assert array.flags.writeable, "torch.from_numpy on a read-only array"
+        return real(array)
+
+    monkeypatch.setattr(torch, "from_numpy", from_numpy)
+    data = prepare(s, TaskSettings(task), "cpu", materialize_bytes=2**30 if materialize else 0)
+    assert (data.lazy is None) == materialize
+    clean = data.test.y if task == "denoise" else data.test.x  # the test images themselves
+    assert clean.shape == (30, 784) and torch.equal(clean[0], expected)
+
+
 def test_idx_malformed(tmp_path):
     make_mnist(tmp_path, gz=False, n_train=10_010)
     bad = tmp_path / "train-images-idx3-ubyte"
