@@ -179,6 +179,8 @@ def train(
                 opt.step()
             loss_sum += loss.detach()
             step += 1
+        if manual is not None:
+            manual.flush()  # the last step's deferred weight updates
         if not math.isfinite(loss_sum.item()):  # the epoch's one host sync
             status = "diverged"
             break

@@ -20,9 +20,9 @@ def twin(spec, seed=0):
     return build_model(spec).train()
 
 
-def optimizer(model):
+def optimizer(model, fused=False):
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.AdamW(params, lr=1e-2, weight_decay=0.01)
+    return torch.optim.AdamW(params, lr=1e-2, weight_decay=0.01, fused=fused)
 
 
 def batch(rows, spec, seed):
@@ -65,15 +65,21 @@ def test_gradients_and_running_stats_match_autograd(spec, rows):
         assert reference.w_in.weight.grad is None and model.w_in.weight.grad is None
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["foreach", "fused-deferred"])
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.family}{'-fixed' * s.fix_w_in}")
-def test_training_follows_autograd_step_for_step(spec):
-    """Ten AdamW steps of mixed batch sizes land on the same weights, running statistics
-    and losses; with a fixed W_in also when fed z_0 = W_in x directly."""
+def test_training_follows_autograd_step_for_step(spec, fused):
+    """Ten AdamW steps of mixed batch sizes and a decaying learning rate land on the same
+    weights, running statistics and losses; with a fixed W_in also when fed z_0 = W_in x
+    directly. With a fused AdamW each update waits for the next step (or `flush`), and is
+    made with the learning rate of the step that computed its gradient."""
     reference, model = twin(spec, 3), twin(spec, 3)
-    opt_ref, opt = optimizer(reference), optimizer(model)
+    opt_ref, opt = optimizer(reference), optimizer(model, fused)
     step = ManualStep(model, opt, 16)
+    assert step.deferred == fused
     embedded = spec.fix_w_in
     for i in range(10):
+        for group in (*opt_ref.param_groups, *opt.param_groups):
+            group["lr"] = 1e-2 * (1 - i / 10)
         x, y = batch(16 if i % 3 else 9, spec, 10 + i)
         if embedded:
             with torch.no_grad():
@@ -81,6 +87,11 @@ def test_training_follows_autograd_step_for_step(spec):
         loss_ref = autograd_step(reference, opt_ref, x, y, embedded)
         loss = step.step(x, y, embedded=embedded)
         assert torch.allclose(loss, loss_ref, rtol=1e-4)
+    if fused:  # the last update is still pending
+        assert not torch.allclose(reference.w_out.weight, model.w_out.weight, atol=1e-6)
+        step.flush()
+    assert_same_state(reference, model, 1e-4)
+    step.flush()  # nothing left: a second flush changes nothing
     assert_same_state(reference, model, 1e-4)
     reference.eval(), model.eval()
     x, _ = batch(5, spec, 99)
@@ -106,4 +117,22 @@ def test_matches_autograd_on_cuda():
     torch.backends.cuda.matmul.allow_tf32 = False
     autograd_step(reference, opt_ref, x, y)
     ManualStep(model, opt, 16).step(x, y)
+    assert_same_state(reference, model, 1e-4)
+
+
+@pytest.mark.gpu
+def test_deferred_fused_updates_on_cuda():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    spec = SPECS[1]
+    reference, model = twin(spec, 3).cuda(), twin(spec, 3).cuda()
+    opt_ref, opt = optimizer(reference), optimizer(model, fused=True)
+    step = ManualStep(model, opt, 16)
+    assert step.deferred
+    for i in range(5):
+        x, y = (t.cuda() for t in batch(16, spec, 10 + i))
+        autograd_step(reference, opt_ref, x, y)
+        step.step(x, y)
+    step.flush()
     assert_same_state(reference, model, 1e-4)

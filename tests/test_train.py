@@ -81,6 +81,29 @@ def test_fixed_w_in_cache_gives_the_same_training(digits_splits, monkeypatch):
     assert math.isclose(cached.test_psnr, plain.test_psnr, rel_tol=1e-4)
 
 
+def test_deferred_updates_train_exactly_as_immediate_ones(digits_splits, monkeypatch):
+    # The trainer's fused AdamW updates each weight just before its next use; what it
+    # evaluates and keeps must be the weights of updating right away.
+    import search.train
+    from search.step import ManualStep
+
+    data = prepare(digits_splits, TaskSettings("gen_classify"))
+    spec = small_spec("hourglass", data)
+    settings = TrainSettings(epochs=3, batch_size=64, lr=3e-3)
+    deferred = train(spec, data, settings)
+
+    class Immediate(ManualStep):
+        def __init__(self, *args):
+            super().__init__(*args)
+            assert self.deferred
+            self.deferred = False
+
+    monkeypatch.setattr(search.train, "ManualStep", Immediate)
+    immediate = train(spec, data, settings)
+    assert [h["mse"] for h in deferred.history] == [h["mse"] for h in immediate.history]
+    assert (deferred.eval_mse, deferred.test_psnr) == (immediate.eval_mse, immediate.test_psnr)
+
+
 def test_bf16_is_noted_only_where_it_does_not_apply():
     bf16, fp32 = TrainSettings(bf16=True), TrainSettings()
     assert precision_note(bf16, torch.device("cpu")) == (
