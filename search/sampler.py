@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import zlib
 from typing import Any
 
+import numpy as np
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import TrialState
 
 from .settings import ConfigError
 
 SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
+EXHAUSTIVE_MAX = 10_000  # default: finite spaces up to this many configurations are rated whole
 
 
 def sampler_seed(raw: dict[str, Any], study_name: str, worker: int) -> int:
@@ -22,14 +33,127 @@ def sampler_seed(raw: dict[str, Any], study_name: str, worker: int) -> int:
     return base if raw.get("name") == "grid" else base + 7919 * worker
 
 
+def _steps(dist: BaseDistribution) -> int | None:
+    """How many values a distribution allows; None when it is continuous."""
+    if isinstance(dist, CategoricalDistribution):
+        return len(dist.choices)
+    if isinstance(dist, IntDistribution | FloatDistribution) and dist.step is not None:
+        return int(round((dist.high - dist.low) / dist.step)) + 1
+    return None
+
+
+def _index(dist: BaseDistribution, internal: float) -> int:
+    """Position of an internal-representation value among the distribution's values."""
+    if isinstance(dist, CategoricalDistribution):
+        return int(internal)
+    return int(round((internal - dist.low) / dist.step))  # type: ignore[attr-defined]
+
+
+def _internal(dist: BaseDistribution, index: np.ndarray) -> np.ndarray:
+    if isinstance(dist, CategoricalDistribution):
+        return index.astype(float)
+    return dist.low + index * dist.step  # type: ignore[attr-defined]
+
+
+class ExhaustiveTPESampler(optuna.samplers.TPESampler):
+    """Optuna's TPE that, in a finite space, rates every untried configuration.
+
+    Plain TPE draws `n_ei_candidates` configurations from its model of the good trials and
+    keeps the one with the best ratio of good to bad density; in a small discrete space that
+    draw often lands on a configuration already tried (whose stored result the sweep then
+    reuses, a trial spent on nothing new). Here, when the configuration being sampled is
+    finite (choices, integer ranges, stepped floats) with at most `exhaustive_max` points, the
+    same ratio is evaluated on every configuration not yet tried (finished, pruned or running
+    in any worker) and the best is taken; the random start-up trials, too, are drawn among the
+    untried configurations. The model and its good/bad split are TPE's own; a continuous or
+    larger space, or one with nothing untried left, is sampled exactly as by TPESampler.
+    """
+
+    def __init__(self, *, exhaustive_max: int = EXHAUSTIVE_MAX, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.exhaustive_max = exhaustive_max
+        self.startup = kwargs.get("n_startup_trials", 10)  # TPESampler's default
+        self._untried: dict[str, np.ndarray] | None = None
+
+    def untried(
+        self, study: optuna.Study, trial: Any, space: dict[str, BaseDistribution]
+    ) -> dict[str, np.ndarray] | None:
+        """Every untried configuration of `space` (internal representation, one array per
+        parameter), or None where the rule does not apply."""
+        names = sorted(space)
+        sizes = [_steps(space[n]) for n in names]
+        if not names or None in sizes or math.prod(sizes) > self.exhaustive_max:  # type: ignore[arg-type]
+            return None
+        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+        tried = set()
+        for t in study.get_trials(deepcopy=False, states=states):
+            if t.number == trial.number or not t.params:
+                continue
+            varied = {n for n, d in t.distributions.items() if not d.single()}
+            if varied != set(names):
+                return None  # `space` is only part of a configuration: untried is undefined
+            try:
+                tried.add(
+                    tuple(_index(space[n], space[n].to_internal_repr(t.params[n])) for n in names)
+                )
+            except ValueError:  # a value the current space no longer has
+                continue
+        points = [p for p in itertools.product(*(range(s) for s in sizes)) if p not in tried]  # type: ignore[arg-type]
+        if not points:
+            return None
+        index = np.array(points)
+        return {n: _internal(space[n], index[:, i]) for i, n in enumerate(names)}
+
+    def _sample_relative(
+        self, study: optuna.Study, trial: Any, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        states = (TrialState.COMPLETE, TrialState.PRUNED)
+        if search_space and len(study.get_trials(deepcopy=False, states=states)) < self.startup:
+            # a start-up trial: random, as in TPE, but among the untried configurations only
+            untried = self.untried(study, trial, search_space)
+            if untried is not None:
+                pick = self._rng.rng.randint(len(next(iter(untried.values()))))
+                return {n: search_space[n].to_external_repr(v[pick]) for n, v in untried.items()}
+        return super()._sample_relative(study, trial, search_space)
+
+    def _sample(
+        self, study: optuna.Study, trial: Any, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        self._untried = self.untried(study, trial, search_space)
+        try:
+            return super()._sample(study, trial, search_space)
+        finally:
+            self._untried = None
+
+    def _compute_acquisition_func(self, samples, mpe_below, mpe_above):  # type: ignore[no-untyped-def]
+        # TPESampler._sample picks its result from this same `samples` dict by the returned
+        # values, so replacing the drawn candidates here makes it choose among the untried.
+        if self._untried is not None:
+            samples.clear()
+            samples.update(self._untried)
+        return super()._compute_acquisition_func(samples, mpe_below, mpe_above)
+
+
+def _int_option(raw: dict[str, Any], key: str, default: int, low: int) -> int:
+    value = raw.get(key, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = low - 1
+    if isinstance(value, bool) or number < low or number != value:
+        raise ConfigError(f"sampler.{key}={value!r}: give a whole number >= {low}")
+    return number
+
+
 def make_sampler(
     raw: dict[str, Any], study_name: str, worker: int, grid: dict[str, list] | None = None
 ) -> optuna.samplers.BaseSampler:
     name = raw.get("name")
     seed = sampler_seed(raw, study_name, worker)
-    startup = int(raw.get("n_startup_trials", 5))
+    startup = _int_option(raw, "n_startup_trials", 5, 0)
     if name == "tpe":
-        return optuna.samplers.TPESampler(
+        return ExhaustiveTPESampler(
+            exhaustive_max=_int_option(raw, "exhaustive_max", EXHAUSTIVE_MAX, 0),
             seed=seed,
             multivariate=True,
             group=True,
@@ -38,7 +162,7 @@ def make_sampler(
         )
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(
-            seed=seed, population_size=int(raw.get("population_size", 20))
+            seed=seed, population_size=_int_option(raw, "population_size", 20, 2)
         )
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)

@@ -64,6 +64,12 @@ def test_no_trained_trial_breaks_budget_or_shape(tmp_path, digits_splits, sample
         assert any("violation" in t.user_attrs for t in trials)  # the space did produce misses
         keys = [t.user_attrs["config_key"] for t in trained_trials(study)]
         assert len(keys) == len(set(keys))  # never trained twice
+        if sampler == "tpe":  # tries each configuration once until the space is used up
+            size = 80 if family == "hourglass" else 15
+            tried = [tuple(sorted(t.params.items())) for t in trials if t.params][:size]
+            assert len(tried) == len(set(tried)) and not any(
+                "reused_from" in t.user_attrs for t in trials[:size]
+            )
         for t in trained_trials(study):
             a = t.user_attrs
             assert 8000 <= a["params"] <= 60000
