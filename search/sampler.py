@@ -55,6 +55,44 @@ def _internal(dist: BaseDistribution, index: np.ndarray) -> np.ndarray:
     return dist.low + index * dist.step  # type: ignore[attr-defined]
 
 
+def space_size(space: dict[str, BaseDistribution]) -> int | None:
+    """How many configurations a space holds; None when it is empty or continuous."""
+    sizes = [_steps(d) for d in space.values()]
+    return None if not sizes or None in sizes else math.prod(sizes)  # type: ignore[arg-type]
+
+
+def tried(
+    study: optuna.Study, space: dict[str, BaseDistribution], skip: int | None = None
+) -> set[tuple[int, ...]] | None:
+    """The configurations of a finite `space` that the study's trials have had, as index
+    tuples in sorted parameter order: finished, pruned (outside the budget or the shape
+    rule), failed or running in any worker, not queued (a queued trial runs next anyway).
+    None when trials vary other parameters too, so that `space` is only part of one."""
+    names = sorted(space)
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+    seen = set()
+    for t in study.get_trials(deepcopy=False, states=states):
+        if t.number == skip or not t.params:
+            continue
+        if {n for n, d in t.distributions.items() if not d.single()} != set(names):
+            return None
+        try:
+            seen.add(tuple(_index(space[n], space[n].to_internal_repr(t.params[n])) for n in names))
+        except ValueError:  # a value the current space no longer has
+            continue
+    return seen
+
+
+def exhausted(study: optuna.Study, space: dict[str, BaseDistribution]) -> int | None:
+    """The size of `space` when every one of its configurations has been tried and no trial
+    is queued (e.g. an interrupted one, queued again), else None."""
+    size = space_size(space)
+    if size is None or study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        return None
+    done = tried(study, space)
+    return size if done is not None and len(done) >= size else None
+
+
 class ExhaustiveTPESampler(optuna.samplers.TPESampler):
     """Optuna's TPE that, in a finite space, rates every untried configuration.
 
@@ -79,29 +117,16 @@ class ExhaustiveTPESampler(optuna.samplers.TPESampler):
         self, study: optuna.Study, trial: Any, space: dict[str, BaseDistribution]
     ) -> dict[str, np.ndarray] | None:
         """Every untried configuration of `space` (internal representation, one array per
-        parameter), or None where the rule does not apply."""
+        parameter), or None where the rule does not apply or nothing is left untried."""
+        size = space_size(space)
+        if size is None or size > self.exhaustive_max:
+            return None
+        done = tried(study, space, skip=trial.number)
+        if done is None or len(done) >= size:
+            return None
         names = sorted(space)
-        sizes = [_steps(space[n]) for n in names]
-        if not names or None in sizes or math.prod(sizes) > self.exhaustive_max:  # type: ignore[arg-type]
-            return None
-        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-        tried = set()
-        for t in study.get_trials(deepcopy=False, states=states):
-            if t.number == trial.number or not t.params:
-                continue
-            varied = {n for n, d in t.distributions.items() if not d.single()}
-            if varied != set(names):
-                return None  # `space` is only part of a configuration: untried is undefined
-            try:
-                tried.add(
-                    tuple(_index(space[n], space[n].to_internal_repr(t.params[n])) for n in names)
-                )
-            except ValueError:  # a value the current space no longer has
-                continue
-        points = [p for p in itertools.product(*(range(s) for s in sizes)) if p not in tried]  # type: ignore[arg-type]
-        if not points:
-            return None
-        index = np.array(points)
+        ranges = (range(_steps(space[n])) for n in names)  # type: ignore[arg-type]
+        index = np.array([p for p in itertools.product(*ranges) if p not in done])
         return {n: _internal(space[n], index[:, i]) for i, n in enumerate(names)}
 
     def _sample_relative(

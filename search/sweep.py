@@ -29,7 +29,7 @@ from .objective import (
     trained_trials,
     training_trials,
 )
-from .sampler import make_sampler
+from .sampler import exhausted, make_sampler
 from .settings import ConfigError, Settings, build
 from .space import Budget, FamilySpace, check_feasible, grid_of, parse_budget, parse_family_space
 from .store import (
@@ -190,6 +190,7 @@ class Progress:
     def __init__(self, family: str, target: int, metric: str, done: int, best: float) -> None:
         self.family, self.target, self.metric = family, target, metric
         self.done, self.best = done, best
+        self.exhausted: int | None = None  # the space's size, once all of it has been tried
         self.bar = None
         if sys.stderr.isatty():
             from tqdm import tqdm
@@ -231,10 +232,26 @@ class Progress:
         # Trials training in other workers will finish: starting more would overshoot.
         if self.done + training >= self.target:
             study.stop()
+            return
+        # A finite space whose every configuration has been tried has nothing new to give.
+        space = {n: d for n, d in trial.distributions.items() if not d.single()}
+        self.exhausted = exhausted(study, space)
+        if self.exhausted is not None:
+            study.stop()
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def exhausted_line(family: str, size: int, trained: int, target: int) -> str:
+    others = size - trained
+    why = f" ({others} break the budget or the shape rule, or failed)" if others > 0 else ""
+    return (
+        f"[{family}] all {size} configurations of the space have been tried, {trained} "
+        f"trained{why}, short of {target} trained trials: widen space.{family} or relax the "
+        "budget to train more"
+    )
 
 
 def run_family(
@@ -261,6 +278,13 @@ def run_family(
         log.info(
             "[%s] study %s already has %d/%d trained trials", family, name, len(done), plan.n_trials
         )
+        return study
+    last = next((t for t in reversed(study.get_trials(deepcopy=False)) if t.params), None)
+    size = last and exhausted(
+        study, {n: d for n, d in last.distributions.items() if not d.single()}
+    )
+    if size:
+        log.warning(exhausted_line(family, size, len(done), plan.n_trials))
         return study
     best = max((t.values[0] for t in done), default=-math.inf)
     log.info("[%s] study %s: %d/%d trained trials so far", family, name, len(done), plan.n_trials)
@@ -317,7 +341,9 @@ def run_family(
     finally:
         progress.close()
     trained = len(trained_trials(study))
-    if trained < plan.n_trials and plan.sampler.get("name") != "grid":
+    if trained < plan.n_trials and progress.exhausted is not None:
+        log.warning(exhausted_line(family, progress.exhausted, trained, plan.n_trials))
+    elif trained < plan.n_trials and plan.sampler.get("name") != "grid":
         log.warning(
             "[%s] stopped after %d attempts with %d/%d trained trials: the space yields "
             "few new feasible configurations (widen it or relax the budget)",

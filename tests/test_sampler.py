@@ -11,7 +11,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from search.sampler import ExhaustiveTPESampler, make_sampler
+from search.sampler import ExhaustiveTPESampler, exhausted, make_sampler
 from search.settings import ConfigError
 
 SPACE = {
@@ -112,20 +112,39 @@ def add(study, params: dict, state: TrialState) -> None:
     )
 
 
-def test_untried_counts_finished_pruned_and_running_trials_of_every_worker():
+def test_untried_leaves_out_finished_pruned_failed_and_running_trials_of_every_worker():
     sampler = ExhaustiveTPESampler(seed=0)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     add(study, {"d_h": 4, "depth": 1, "lr": 0.001}, TrialState.COMPLETE)
     add(study, {"d_h": 16, "depth": 2, "lr": 0.002}, TrialState.PRUNED)  # e.g. over budget
     add(study, {"d_h": 64, "depth": 4, "lr": 0.003}, TrialState.RUNNING)  # another worker
-    add(study, {"d_h": 64, "depth": 3, "lr": 0.003}, TrialState.FAIL)  # queued again: untried
+    add(study, {"d_h": 64, "depth": 3, "lr": 0.003}, TrialState.FAIL)  # e.g. diverged
     trial = study.ask()
-    left = sampler.untried(study, study.trials[-1], SPACE)
+    study.enqueue_trial({"d_h": 4, "depth": 4, "lr": 0.002})  # queued: not tried yet
+    left = sampler.untried(study, study.trials[trial.number], SPACE)
     assert trial.number == 4 and left is not None
     points = configs(left)
-    assert len(points) == 36 - 3
-    assert {(4, 1, 0.001), (16, 2, 0.002), (64, 4, 0.003)} & points == set()
-    assert (64, 3, 0.003) in points
+    assert len(points) == 36 - 4
+    gone = {(4, 1, 0.001), (16, 2, 0.002), (64, 4, 0.003), (64, 3, 0.003)}
+    assert gone & points == set()
+    assert (4, 4, 0.002) in points
+    assert exhausted(study, SPACE) is None
+
+
+def test_a_space_is_exhausted_once_every_configuration_was_tried():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    small = {"d_h": CategoricalDistribution([4, 16]), "depth": IntDistribution(1, 2)}
+    params = [{"d_h": a, "depth": b} for a in (4, 16) for b in (1, 2)]
+    states = [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE]
+    for p, state in zip(params, states, strict=True):
+        assert exhausted(study, small) is None
+        values = [0.0, 1.0] if state == TrialState.COMPLETE else None
+        trial = optuna.trial.create_trial(params=p, distributions=small, state=state, values=values)
+        study.add_trial(trial)
+    assert exhausted(study, small) == 4
+    study.enqueue_trial(params[2])  # an interrupted trial queued again must still run
+    assert exhausted(study, small) is None
+    assert exhausted(study, {**small, "lr": FloatDistribution(0.001, 0.003)}) is None
 
 
 def test_continuous_large_and_partial_spaces_are_left_to_plain_tpe():

@@ -76,6 +76,28 @@ def test_no_trained_trial_breaks_budget_or_shape(tmp_path, digits_splits, sample
             assert a["d_h"] < a["d_z"] if family == "hourglass" else a["d_h"] > a["d_z"] == 64
 
 
+def test_a_used_up_space_ends_the_sweep_with_why(tmp_path, digits_splits, caplog):
+    """The smoke space holds 6 conventional configurations, 4 of them within the budget: asked
+    for 20 trained trials, the sweep stops after the 6th trial instead of reusing results up to
+    its attempt limit, says why, and a rerun adds nothing."""
+    plan = plan_for(tmp_path, ["search.n_trials=20"])
+    storage = optuna.storages.InMemoryStorage()
+    data = prepare(digits_splits, plan.settings.task)
+    fake = FakeTrainer()
+    with caplog.at_level("WARNING", logger="hgsearch"):
+        study = run_family(plan, "conventional", storage, data, "cpu", train_fn=fake)
+    trials = study.get_trials()
+    assert len(trials) == 6 and len(fake.calls) == 4
+    assert not any("reused_from" in t.user_attrs for t in trials)
+    assert "all 6 configurations of the space have been tried, 4 trained (2 break" in caplog.text
+    assert "attempts" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hgsearch"):
+        again = run_family(plan, "conventional", storage, data, "cpu", train_fn=fake)
+    assert len(again.get_trials()) == 6 and len(fake.calls) == 4
+    assert "all 6 configurations" in caplog.text
+
+
 def test_budget_matched_mode(tmp_path, digits_splits):
     plan = plan_for(
         tmp_path,
