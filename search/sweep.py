@@ -246,7 +246,7 @@ class Progress:
 
 def exhausted_line(family: str, size: int, trained: int, target: int) -> str:
     others = size - trained
-    why = f" ({others} break the budget or the shape rule, or failed)" if others > 0 else ""
+    why = f" ({others} outside the budget or the shape rule, or failed)" if others > 0 else ""
     return (
         f"[{family}] all {size} configurations of the space have been tried, {trained} "
         f"trained{why}, short of {target} trained trials: widen space.{family} or relax the "

@@ -89,7 +89,7 @@ def test_a_used_up_space_ends_the_sweep_with_why(tmp_path, digits_splits, caplog
     trials = study.get_trials()
     assert len(trials) == 6 and len(fake.calls) == 4
     assert not any("reused_from" in t.user_attrs for t in trials)
-    assert "all 6 configurations of the space have been tried, 4 trained (2 break" in caplog.text
+    assert "all 6 configurations of the space have been tried, 4 trained (2 outside" in caplog.text
     assert "attempts" not in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="hgsearch"):
