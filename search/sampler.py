@@ -42,11 +42,21 @@ def _steps(dist: BaseDistribution) -> int | None:
     return None
 
 
-def _index(dist: BaseDistribution, internal: float) -> int:
-    """Position of an internal-representation value among the distribution's values."""
+def _index(dist: BaseDistribution, value: Any) -> int:
+    """Position of a value among the distribution's values; ValueError when it is not one of
+    them (e.g. stored under an earlier, different space)."""
+    internal = dist.to_internal_repr(value)  # a categorical's index; raises if not a choice
     if isinstance(dist, CategoricalDistribution):
         return int(internal)
-    return int(round((internal - dist.low) / dist.step))  # type: ignore[attr-defined]
+    index = int(round((internal - dist.low) / dist.step))  # type: ignore[attr-defined]
+    if not 0 <= index < _steps(dist) or not math.isclose(  # type: ignore[operator]
+        dist.low + index * dist.step,  # type: ignore[attr-defined]
+        internal,
+        rel_tol=1e-9,
+        abs_tol=1e-12,
+    ):
+        raise ValueError(f"{value!r} is not a value of {dist}")
+    return index
 
 
 def _internal(dist: BaseDistribution, index: np.ndarray) -> np.ndarray:
@@ -77,7 +87,7 @@ def tried(
         if {n for n, d in t.distributions.items() if not d.single()} != set(names):
             return None
         try:
-            seen.add(tuple(_index(space[n], space[n].to_internal_repr(t.params[n])) for n in names))
+            seen.add(tuple(_index(space[n], t.params[n]) for n in names))
         except ValueError:  # a value the current space no longer has
             continue
     return seen

@@ -142,6 +142,10 @@ def test_a_space_is_exhausted_once_every_configuration_was_tried():
         trial = optuna.trial.create_trial(params=p, distributions=small, state=state, values=values)
         study.add_trial(trial)
     assert exhausted(study, small) == 4
+    # the space changed (search.allow_space_change): depth 1 is no longer in it, so two of
+    # its four configurations (depth 3) are untried
+    moved = {"d_h": CategoricalDistribution([4, 16]), "depth": IntDistribution(2, 3)}
+    assert exhausted(study, moved) is None
     study.enqueue_trial(params[2])  # an interrupted trial queued again must still run
     assert exhausted(study, small) is None
     assert exhausted(study, {**small, "lr": FloatDistribution(0.001, 0.003)}) is None
