@@ -16,6 +16,8 @@ FLOAT_ATTRS = (
     "test_psnr",
     "eval_ssim",
     "test_ssim",
+    "eval_psnr_image",
+    "test_psnr_image",
     "eval_psnr_std",
     "test_psnr_std",
     "seconds",

@@ -152,6 +152,8 @@ def cmd_train(overrides: list[str]) -> int:
             "status": result.status,
             "eval_psnr": round(result.eval_psnr, 4),
             "test_psnr": round(result.test_psnr, 4),
+            "eval_psnr_image": round(result.eval_psnr_image, 4),
+            "test_psnr_image": round(result.test_psnr_image, 4),
             "eval_ssim": round(result.eval_ssim, 5),
             "test_ssim": round(result.test_ssim, 5),
             "best_epoch": result.best_epoch,

@@ -25,7 +25,9 @@ from .space import Budget, Candidate, FamilySpace, Infeasible, sample
 from .tasks import TaskData
 from .train import TrainResult, TrainSettings, train
 
-METRICS = ("eval_psnr", "test_psnr", "eval_ssim", "test_ssim")
+METRICS = ("eval_psnr", "test_psnr", "eval_ssim", "test_ssim")  # choices of search/report.metric
+# Recorded on every trained trial; `*_psnr_image` (mean of per-image PSNRs) only for the record.
+RECORDED = (*METRICS, "eval_psnr_image", "test_psnr_image")
 TARGET_REACHED = "the study reached its target"  # a pruned trial's violation: nothing tried
 
 
@@ -144,7 +146,7 @@ class Objective:
         if previous is not None:
             trial.set_user_attr("trained", False)
             trial.set_user_attr("reused_from", previous.number)
-            for key in (*METRICS, "seconds"):
+            for key in (*RECORDED, "seconds"):
                 if key in previous.user_attrs:
                     trial.set_user_attr(key, previous.user_attrs[key])
             return tuple(previous.values)  # type: ignore[return-value]
@@ -252,10 +254,14 @@ class Objective:
     @staticmethod
     def _summary(results: list[TrainResult]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key in METRICS:
+        nan = float("nan")
+        for key in RECORDED:
             values = [getattr(r, key) for r in results]
             out[key] = statistics.fmean(values)
-            out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+            finite = all(math.isfinite(v) for v in values)
+            out[f"{key}_std"] = (
+                statistics.stdev(values) if len(values) > 1 and finite else 0.0 if finite else nan
+            )
             out[f"{key}_seeds"] = values
         out["seconds"] = sum(r.seconds for r in results)
         out["device"] = results[0].device

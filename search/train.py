@@ -20,7 +20,7 @@ import torch
 
 from models import MLPSpec, build_model
 
-from .metrics import psnr_per_image, ssim_per_image
+from .metrics import EVAL_BATCH, batch_psnr, batch_ssim, image_mse, image_psnr
 from .step import ManualStep
 from .tasks import TaskData
 
@@ -36,10 +36,16 @@ class TrainSettings:
     eval_every: int = 1  # epochs between evaluations (the last epoch is always evaluated)
     bf16: bool = False  # bf16 autocast, CUDA only
     seed: int = 0
+    decay: str = "step"  # linear decay to 0 stepped per "step" or per "epoch" (paper: MNIST)
+
+
+DECAYS = ("step", "epoch")
 
 
 @dataclass
 class TrainResult:
+    """`*_psnr` is the paper's batch PSNR, `*_psnr_image` the mean of per-image PSNRs."""
+
     status: str  # "ok" or "diverged"
     eval_mse: float
     eval_psnr: float
@@ -51,6 +57,9 @@ class TrainResult:
     seconds: float
     device: str
     history: list[dict[str, float]] = field(default_factory=list)
+    eval_psnr_image: float = float("nan")
+    test_psnr_image: float = float("nan")
+    state: dict[str, torch.Tensor] | None = field(default=None, repr=False)  # the kept weights
 
 
 class DeviceError(RuntimeError):
@@ -79,28 +88,44 @@ def precision_note(settings: TrainSettings, device: torch.device) -> str | None:
     return None
 
 
+def decayed_lr(settings: TrainSettings, step: int, epoch: int, total_steps: int) -> float:
+    """Linear decay to 0 without warm-up, as torch's LinearLR in the paper: stepped after
+    every optimizer step (step 0 of `total_steps` gets the full rate), or with
+    `decay="epoch"` after every epoch (all of epoch e, from 1, get lr * (1 - (e-1)/epochs))."""
+    if settings.decay == "epoch":
+        return settings.lr * (1.0 - (epoch - 1) / settings.epochs)
+    return settings.lr * (1.0 - step / total_steps)
+
+
 @torch.no_grad()
 def evaluate(
     forward: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     y: torch.Tensor,
-    batch_size: int,
     image_shape: tuple[int, int, int] | None = None,
+    chunk: int = 4 * EVAL_BATCH,
 ) -> dict[str, float]:
-    """Mean MSE and per-image PSNR (and SSIM when image_shape is given) over a whole split."""
-    sq, psnr, ssim = x.new_zeros(()), x.new_zeros(()), x.new_zeros(())
-    for start in range(0, x.shape[0], batch_size):
-        pred = forward(x[start : start + batch_size]).float()
-        target = y[start : start + batch_size]
-        sq += (pred - target).pow(2).mean(dim=1).sum()
-        psnr += psnr_per_image(pred, target).sum()
+    """Metrics of a whole split read in order, as the paper does (search/metrics.py).
+
+    `mse` is the split's mean (what model selection compares), `psnr` the paper's batch PSNR,
+    `psnr_image` the mean of per-image PSNRs, and with `image_shape` also `ssim` per batch of
+    128. Predictions are made `chunk` rows at a time (a multiple of 128: BatchNorm in eval mode
+    makes them independent of the chunking); one host sync at the end.
+    """
+    mse, ssim = [], x.new_zeros(())
+    for start in range(0, x.shape[0], chunk):
+        pred = forward(x[start : start + chunk]).float()
+        target = y[start : start + chunk]
+        mse.append(image_mse(pred, target))
         if image_shape is not None:
-            ssim += ssim_per_image(pred, target, image_shape).sum()
-    n = x.shape[0]
-    out = {"mse": (sq / n).item(), "psnr": (psnr / n).item()}
+            for p, t in zip(pred.split(EVAL_BATCH), target.split(EVAL_BATCH), strict=True):
+                ssim += batch_ssim(p, t, image_shape) * p.shape[0]
+    per_image = torch.cat(mse)
+    stats = [per_image.mean(), batch_psnr(per_image), image_psnr(per_image)]
     if image_shape is not None:
-        out["ssim"] = (ssim / n).item()
-    return out
+        stats.append(ssim / x.shape[0])
+    values = torch.stack(stats).tolist()
+    return dict(zip(("mse", "psnr", "psnr_image", "ssim"), values, strict=False))
 
 
 def train(
@@ -153,6 +178,11 @@ def train(
     steps_per_epoch = n // bs + (1 if n % bs > 1 else 0)
     total_steps = max(1, settings.epochs * steps_per_epoch)
     perturb = data.task.perturb
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        with autocast:
+            return forward(x).float()
+
     step = 0
     best_mse, best_state, best_epoch = math.inf, None, 0
     history: list[dict[str, float]] = []
@@ -168,7 +198,7 @@ def train(
             xb, yb = batch(idx)
             xb = perturb(xb, gen)
             for group in opt.param_groups:  # linear decay to 0, no warm-up
-                group["lr"] = settings.lr * (1.0 - step / total_steps)
+                group["lr"] = decayed_lr(settings, step, epoch, total_steps)
             if manual is not None:
                 loss = manual.step(xb, yb, embedded=cached)
             else:
@@ -188,8 +218,7 @@ def train(
         if epoch % settings.eval_every and epoch != settings.epochs:
             continue
         model.eval()
-        with autocast:
-            metrics = evaluate(forward, eval_in, data.eval.y, 4 * bs)
+        metrics = evaluate(predict, eval_in, data.eval.y)
         metrics["train_mse"] = loss_sum.item() / max(1, steps_per_epoch)
         metrics["epoch_seconds"] = epoch_seconds
         history.append({"epoch": epoch, **metrics})
@@ -205,23 +234,13 @@ def train(
     nan = float("nan")
     if best_state is None:
         return TrainResult(
-            status,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            0,
-            epoch,
-            time.perf_counter() - started,
-            str(device),
-            history,
-        )
+            status, nan, nan, nan, nan, nan, 0, epoch, time.perf_counter() - started,
+            str(device), history,
+        )  # fmt: skip
     model.load_state_dict(best_state)
     model.eval()
-    with autocast:
-        ev = evaluate(forward, eval_in, data.eval.y, 4 * bs, data.image_shape)
-        te = evaluate(forward, test_in, data.test.y, 4 * bs, data.image_shape)
+    ev = evaluate(predict, eval_in, data.eval.y, data.image_shape)
+    te = evaluate(predict, test_in, data.test.y, data.image_shape)
     return TrainResult(
         status=status,
         eval_mse=ev["mse"],
@@ -229,6 +248,9 @@ def train(
         eval_ssim=ev["ssim"],
         test_psnr=te["psnr"],
         test_ssim=te["ssim"],
+        eval_psnr_image=ev["psnr_image"],
+        test_psnr_image=te["psnr_image"],
+        state=best_state,
         best_epoch=best_epoch,
         epochs_run=epoch,
         seconds=time.perf_counter() - started,

@@ -20,6 +20,8 @@ RECORD = (
     "test_psnr",
     "eval_ssim",
     "test_ssim",
+    "eval_psnr_image",
+    "test_psnr_image",
     "seconds",
     "device",
     "seeds",
@@ -63,4 +65,6 @@ class FakeTrainer:
             0.01,
             "cpu",
             history,
+            eval_psnr_image=psnr + 3,
+            test_psnr_image=psnr + 2.9,
         )

@@ -163,3 +163,17 @@ def test_training_on_per_batch_pairs_matches(digits_splits):
     spec = small_spec("hourglass", full, fix=True)  # the z_0 cache is skipped when lazy
     a, b = train(spec, full, settings), train(spec, lazy, settings)
     assert math.isclose(a.test_psnr, b.test_psnr, rel_tol=1e-4)
+
+
+def test_linear_decay_per_step_or_per_epoch():
+    """torch's LinearLR as the paper uses it: per step (ImageNet-32), or per epoch (MNIST)."""
+    from search.train import decayed_lr
+
+    step = TrainSettings(epochs=4, lr=1.0, decay="step")
+    assert [decayed_lr(step, s, 1 + s // 10, 40) for s in (0, 1, 20, 39)] == pytest.approx([
+        1.0, 0.975, 0.5, 0.025,
+    ])  # fmt: skip
+    epoch = TrainSettings(epochs=4, lr=1.0, decay="epoch")
+    assert [decayed_lr(epoch, s, 1 + s // 10, 40) for s in (0, 9, 10, 39)] == pytest.approx([
+        1.0, 1.0, 0.75, 0.25,
+    ])  # fmt: skip
