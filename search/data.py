@@ -51,6 +51,8 @@ class DataSettings:
 
 
 def _seeded_split(data: ImageSet, n_eval: int, n_test: int, seed: int) -> Splits:
+    """The embedded sets' own split (they have no official test set): numpy's `default_rng`
+    permutation, then train / eval / test in that order."""
     order = np.random.default_rng(seed).permutation(len(data.labels))
     n_train = len(order) - n_eval - n_test
     return Splits(
@@ -157,9 +159,16 @@ def _idx_pair(folder: Path, which: str) -> ImageSet:
     return ImageSet(np.ascontiguousarray(images[:, None]), labels.astype(np.int64))
 
 
+def paper_permutation(n: int, seed: int) -> np.ndarray:
+    """The paper's shuffle: numpy's legacy `RandomState(seed).permutation(n)`. (The newer
+    `default_rng(seed)` gives another order, hence other eval sets and other prototypes.)"""
+    return np.random.RandomState(seed).permutation(n)
+
+
 def _paper_split(train: ImageSet, test: ImageSet, n_eval: int, seed: int) -> Splits:
-    """Official train -> seeded permutation -> train / last n_eval as eval; official test."""
-    order = np.random.default_rng(seed).permutation(len(train.labels))
+    """Official train -> the paper's permutation -> first part train, last n_eval eval (both
+    in permutation order); official test in file order."""
+    order = paper_permutation(len(train.labels), seed)
     cut = len(order) - n_eval
     return Splits(train.take(order[:cut]), train.take(order[cut:]), test)
 
@@ -312,7 +321,7 @@ def load_imagenet32(settings: DataSettings) -> Splits:
         )
     train = _concat([_imagenet_batch(p, settings) for p in train_paths])
     val_set = _imagenet_batch(val, settings)
-    order = np.random.default_rng(settings.split_seed).permutation(len(val_set.labels))
+    order = paper_permutation(len(val_set.labels), settings.split_seed)
     half = len(order) // 2
     return Splits(train, val_set.take(order[:half]), val_set.take(order[half:]))
 

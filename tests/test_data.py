@@ -254,3 +254,58 @@ def test_cifar_python_malformed(tmp_path):
     (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps([1, 2, 3]))
     with pytest.raises(DataError, match="expected a pickled dict"):
         load(DataSettings("cifar10", root=str(tmp_path), allow_pickle=True))
+
+
+def test_paper_split_is_numpys_legacy_permutation(tmp_path):
+    """The paper's MNIST split: RandomState(42).permutation(60000), first 50k train, last 10k
+    eval, both in permutation order (default_rng(42) would start 3493, 57546, ...)."""
+    from search.data import paper_permutation
+
+    order = paper_permutation(60_000, 42)
+    assert order[:6].tolist() == [12628, 37730, 39991, 8525, 8279, 51012]
+    assert order[50_000:50_006].tolist() == [3675, 15450, 20608, 46531, 6749, 32888]
+    # ImageNet-32: the 50k validation images, first half eval, second half test.
+    val = paper_permutation(50_000, 42)
+    assert val[:3].tolist() == [33553, 9427, 199] and val[25_000:25_003].tolist() == [
+        25858,
+        10784,
+        24807,
+    ]
+    # The loader applies it: a synthetic 60k train set whose pixel 0 encodes its index.
+    n = 60_000
+    images = np.zeros((n, 28, 28), dtype=np.uint8)
+    images[:, 0, 0], images[:, 0, 1] = np.arange(n) // 256, np.arange(n) % 256
+    write_idx(tmp_path / "train-images-idx3-ubyte", images, False)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.arange(n) % 10, False)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", images[:5], False)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.arange(5), False)
+    s = load(DataSettings("mnist", root=str(tmp_path)))
+
+    def index(part):
+        return (part.images[:, 0, 0, 0].astype(int) * 256 + part.images[:, 0, 0, 1]).tolist()
+
+    assert index(s.train)[:6] == order[:6].tolist()
+    assert index(s.eval)[:6] == order[50_000:50_006].tolist()
+
+
+@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist")
+def test_generative_classification_prototypes_are_pinned():
+    """Prototype of class c = the first image of class c in the train split, in split order.
+    Pinned on the real Fashion-MNIST (the MNIST-style split) and the embedded mnist5k."""
+    from search.data import paper_permutation
+
+    s = load(DataSettings("fashion_mnist"))
+    first = [int(np.flatnonzero(s.train.labels == c)[0]) for c in range(10)]
+    assert first == [7, 6, 22, 10, 3, 9, 23, 2, 0, 13]
+    # ... which are these images of the official train file:
+    order = paper_permutation(60_000, 42)
+    assert order[first].tolist() == [
+        15127, 14871, 29746, 53390, 8525, 33322, 14522, 39991, 12628, 23428,
+    ]  # fmt: skip
+
+
+def test_mnist5k_prototypes_are_pinned():
+    m = load(DataSettings("mnist5k"))  # its own documented split (default_rng, 4000/500/500)
+    assert [int(np.flatnonzero(m.train.labels == c)[0]) for c in range(10)] == [
+        5, 4, 1, 0, 8, 6, 2, 3, 13, 19,
+    ]  # fmt: skip
