@@ -16,6 +16,9 @@ import torch.nn.functional as F
 from .data import ImageSet, Splits
 
 TASK_NAMES = ("gen_classify", "denoise", "superres")
+# Training-set variants per `flips`, as the axes of (N, C, H, W) to flip (the paper's order):
+# x2 is {none, horizontal+vertical}, x4 {none, horizontal, vertical, both}.
+FLIPS: dict[int, list[tuple[int, ...]]] = {1: [()], 2: [(), (2, 3)], 4: [(), (3,), (2,), (2, 3)]}
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class TaskSettings:
     name: str = "gen_classify"
     sigma: float = 0.25  # denoising noise level
     noise_seed: int = 1234  # eval/test noise is drawn once from this seed
-    flips: int = 1  # training-set augmentation: 1 none, 2 +horizontal, 4 +vertical +both
+    flips: int = 1  # training-set augmentation, see FLIPS
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,9 @@ class LazyTrain:
         n = self.images.shape[0]
         base, variant = idx % n, idx // n
         img = self.images[base].float().div_(255.0)  # (B, C, H, W)
-        if self.flips > 1:
-            horizontal = ((variant == 1) | (variant == 3))[:, None, None, None]
-            vertical = ((variant == 2) | (variant == 3))[:, None, None, None]
-            img = torch.where(horizontal, img.flip(3), img)
-            img = torch.where(vertical, img.flip(2), img)
+        for k, axes in enumerate(FLIPS[self.flips]):
+            for axis in axes:  # (B, C, H, W): 3 horizontal, 2 vertical
+                img = torch.where((variant == k)[:, None, None, None], img.flip(axis), img)
         if self.prototypes is not None:
             y = self.prototypes[self.labels[base]]
         else:
@@ -139,11 +140,10 @@ def make_task(settings: TaskSettings) -> Task:
 
 
 def flip_augment(images: ImageSet, flips: int) -> ImageSet:
-    """Deterministic flips of the clean training images: x1 none, x2 +h, x4 +h, v, both."""
-    variants = {1: [()], 2: [(), (3,)], 4: [(), (3,), (2,), (2, 3)]}
-    if flips not in variants:
+    """Deterministic flips of the clean training images, stacked in FLIPS order."""
+    if flips not in FLIPS:
         raise ValueError(f"train flips must be 1, 2 or 4, got {flips}")
-    stacks = [np.flip(images.images, axis=a) if a else images.images for a in variants[flips]]
+    stacks = [np.flip(images.images, axis=a) if a else images.images for a in FLIPS[flips]]
     return ImageSet(np.concatenate(stacks), np.tile(images.labels, flips))
 
 
