@@ -15,8 +15,14 @@ def paper_frontiers() -> pd.DataFrame:
     return frame
 
 
-def reference_for(task: str, dataset: str) -> pd.DataFrame | None:
-    """The published points for this task and dataset, or None when the paper has none."""
+def reference_for(task: str, dataset: str, metric: str) -> pd.DataFrame | None:
+    """The published points for this task, dataset and metric (`eval_psnr` or `test_psnr`:
+    the split must match too), or None when the paper has none."""
+    split, _, kind = metric.partition("_")
+    if kind != "psnr":
+        return None
     frame = paper_frontiers()
-    match = frame[(frame["task"] == task) & (frame["dataset"] == dataset)]
+    match = frame[
+        (frame["task"] == task) & (frame["dataset"] == dataset) & (frame["split"] == split)
+    ]
     return None if match.empty else match

@@ -82,9 +82,14 @@ def comparison_lines(frontier: pd.DataFrame, metric: str) -> list[str]:
 def _overlay(settings: ReportSettings, task: str, dataset: str) -> pd.DataFrame | None:
     if settings.overlay in (False, "false", "none"):
         return None
-    ref = reference_for(task, dataset)
+    ref = reference_for(task, dataset, settings.metric)
     if ref is None and settings.overlay in (True, "true"):
-        log.info("the paper published no frontier for %s on %s: no overlay", task, dataset)
+        log.info(
+            "the paper published no %s frontier for %s on %s: no overlay",
+            settings.metric,
+            task,
+            dataset,
+        )
     return ref
 
 

@@ -14,7 +14,7 @@ from models import MLPSpec
 
 from .data import IMAGE_SHAPES, DataSettings
 from .tasks import TASK_NAMES, Task, TaskSettings, make_task
-from .train import TrainSettings
+from .train import DECAYS, TrainSettings
 
 
 class ConfigError(ValueError):
@@ -120,6 +120,8 @@ def from_config(raw: dict[str, Any]) -> Settings:
         lr=train.lr,
         eval_every=train.eval_every,
     )
+    if train.decay not in DECAYS:
+        raise ConfigError(f"train.decay={train.decay!r}; choose one of {', '.join(DECAYS)}")
     if train.batch_size < 2:
         raise ConfigError("train.batch_size must be at least 2 (BatchNorm needs a batch)")
     if not 0 <= train.weight_decay:

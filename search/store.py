@@ -183,10 +183,27 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix.rstrip(".")]
 
 
+def check_metric(name: str, stored: Any) -> None:
+    """Refuse a study stored under another PSNR definition: its values and new ones would be
+    on different scales (per-image PSNR is 0.6-10 dB above the paper's batch PSNR)."""
+    from .metrics import DEFINITION
+
+    if stored is None or (isinstance(stored, dict) and stored.get("psnr_definition") == DEFINITION):
+        return
+    raise StorageError(
+        f"study {name} was stored with PSNR as the mean of per-image PSNRs (hgsearch before "
+        f"0.2), not the paper's batch PSNR, and cannot be resumed or mixed with new results: "
+        f"pick another search.name= to start a new study, or delete it with `optuna "
+        f"delete-study --study-name {name} --storage <url>`"
+    )
+
+
 def check_unchanged(
     name: str, stored: Any, fingerprint: dict[str, Any], allow_change: bool
 ) -> None:
-    """Refuse to resume a study whose stored search space differs (unless allowed)."""
+    """Refuse to resume a study whose stored search space differs (unless allowed), or whose
+    metric is defined otherwise (always)."""
+    check_metric(name, stored)
     fingerprint = _normal(fingerprint)
     if stored is not None and stored != fingerprint and not allow_change:
         changed = ", ".join(_differences(stored, fingerprint)[:4])

@@ -21,6 +21,7 @@ import optuna
 from optuna.trial import TrialState
 
 from . import interrupt
+from .metrics import DEFINITION
 from .objective import (
     METRICS,
     Diverged,
@@ -89,6 +90,7 @@ class Plan:
             "replicas": self.replicas,
             "metric": self.metric,
             "fix_w_in": self.settings.arch.fix_w_in,
+            "psnr_definition": DEFINITION,
         }
 
 
@@ -453,7 +455,7 @@ def cmd_status(overrides: list[str]) -> int:
 
 def cmd_frontier(overrides: list[str]) -> int:
     from .cli import UserError, settings_from
-    from .store import study_names
+    from .store import check_metric, study_names
 
     settings = settings_from(overrides)
     plan = make_plan(settings)
@@ -467,6 +469,9 @@ def cmd_frontier(overrides: list[str]) -> int:
             f"no study named {' or '.join(names)} in the storage: run "
             f"`hgsearch sweep` with the same overrides first"
         )
+    for name in names:
+        if name in present:
+            check_metric(name, stored_config(storage, name))
     studies = [optuna.load_study(study_name=n, storage=storage) for n in names if n in present]
     report(plan, studies)
     return 0

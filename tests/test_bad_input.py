@@ -156,3 +156,35 @@ def test_out_of_memory_fails_the_trial_and_the_sweep_goes_on(tmp_path, digits_sp
     )
     assert len(trained_trials(study)) == 3
     assert all(t.user_attrs["d_h"] != 4 for t in trained_trials(study))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(HG is None, reason="the hgsearch command is not installed")
+def test_study_with_the_old_psnr_is_refused(existing, tmp_path):
+    """A study stored before PSNR became the paper's batch PSNR is neither resumed (not even
+    with search.allow_space_change) nor reported: one line with the reason and the fix."""
+    db = tmp_path / "hgsearch.db"
+    shutil.copy(existing / "hgsearch.db", db)
+    storage = f"sqlite:///{db}"
+    for name in optuna.study.get_all_study_names(storage):
+        study = optuna.load_study(study_name=name, storage=storage)
+        config = dict(study.user_attrs["hgsearch_config"])
+        del config["psnr_definition"]  # what earlier versions stored
+        study.set_user_attr("hgsearch_config", config)
+    before = digest(db)
+    for args in (
+        ["sweep"],
+        ["sweep", "search.allow_space_change=true"],
+        ["frontier"],
+    ):
+        proc = subprocess.run(
+            [HG, args[0], *SMOKE, f"run_dir={tmp_path}", *args[1:]],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        err = proc.stderr.strip()
+        assert proc.returncode == 2, err[-1500:]
+        assert "mean of per-image PSNRs" in err and "search.name=" in err
+        assert "Traceback" not in err and len(err.splitlines()) == 1, err
+        assert digest(db) == before
