@@ -9,7 +9,7 @@ import pandas as pd
 
 def paper_frontiers() -> pd.DataFrame:
     """Columns: task, dataset, split, family, params_millions, psnr_db, d_z, d_h, depth, params."""
-    with resources.files("analysis").joinpath("data/paper_frontiers.csv").open() as fh:
+    with resources.files(__package__).joinpath("data/paper_frontiers.csv").open() as fh:
         frame = pd.read_csv(fh)
     frame["params"] = frame["params_millions"] * 1e6
     return frame

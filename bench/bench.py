@@ -45,10 +45,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models import MLPSpec, build_model, count_params  # noqa: E402
-from search.data import DataSettings, load  # noqa: E402
-from search.tasks import TaskSettings, prepare, prototype_table  # noqa: E402
-from search.train import TrainSettings, train  # noqa: E402
+from hgsearch.models import MLPSpec, build_model, count_params  # noqa: E402
+from hgsearch.search.data import DataSettings, load  # noqa: E402
+from hgsearch.search.tasks import TaskSettings, prepare, prototype_table  # noqa: E402
+from hgsearch.search.train import TrainSettings, train  # noqa: E402
 
 SHAPES = [("hourglass", 785, 115, 4), ("hourglass", 785, 270, 4), ("conventional", 784, 785, 1)]
 BATCH = 128
@@ -367,8 +367,8 @@ def search_efficiency(device, seeds: int, epochs: int, compare: bool = True) -> 
     from omegaconf import OmegaConf
     from optuna._hypervolume import compute_hypervolume
 
-    from search.cli import conf_dir
-    from search.sampler import make_sampler
+    from hgsearch.search.cli import conf_dir
+    from hgsearch.search.sampler import make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

@@ -34,7 +34,7 @@ class UserError(Exception):
 
 
 def conf_dir() -> Path:
-    import conf
+    from .. import conf
 
     return Path(conf.__file__).resolve().parent
 
@@ -82,7 +82,7 @@ def emit(record: dict[str, Any]) -> None:
 
 
 def cmd_params(overrides: list[str]) -> int:
-    from models import count_params
+    from ..models import count_params
 
     s = settings_from(overrides)
     spec = s.spec()
@@ -106,8 +106,7 @@ def cmd_params(overrides: list[str]) -> int:
 
 
 def cmd_train(overrides: list[str]) -> int:
-    from models import count_params
-
+    from ..models import count_params
     from .data import load
     from .tasks import prepare
     from .train import precision_note, resolve_device, train
@@ -216,8 +215,7 @@ def _commands() -> dict[str, Callable[[list[str]], int]]:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean 'fix your input', each printed as one line."""
-    from models import SpecError
-
+    from ..models import SpecError
     from .data import DataError
     from .settings import ConfigError
     from .store import StorageError
@@ -262,6 +260,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     # Import by name so exception classes are the same objects as in the library modules.
-    from search.cli import main as _main
+    from .cli import main as _main
 
     sys.exit(_main())

@@ -10,8 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from models import MLPSpec
-
+from ..models import MLPSpec
 from .data import IMAGE_SHAPES, DataSettings
 from .tasks import TASK_NAMES, Task, TaskSettings, make_task
 from .train import DECAYS, TrainSettings

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from models import MLPSpec, SpecError, count_params, width_for_budget
-
+from ..models import MLPSpec, SpecError, count_params, width_for_budget
 from .settings import ConfigError
 
 INT_KEYS = ("d_z", "d_h", "depth")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from models.mlp import ResidualMLP
+from ..models.mlp import ResidualMLP
 
 EPS = 1e-5  # nn.BatchNorm1d's defaults
 MOMENTUM = 0.1

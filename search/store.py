@@ -142,7 +142,7 @@ def _rdb(url: str, settings: StorageSettings, *, engine_kwargs: dict, heartbeat:
     except ImportError as exc:
         raise StorageError(
             f"the driver for {redact(url)} is not installed ({exc}); for PostgreSQL: "
-            f"pip install 'hourglass-search[postgres]'"
+            f"pip install 'hgsearch[postgres]'"
         ) from None
     except Exception as exc:  # sqlalchemy's OperationalError and friends
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

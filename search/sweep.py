@@ -118,7 +118,7 @@ def make_plan(settings: Settings) -> Plan:
     if n_trials < 1 or replicas < 1:
         raise ConfigError("search.n_trials and search.replicas must be at least 1")
     early = build(EarlyStop, search.get("early_stop") or {}, "search.early_stop")
-    from analysis.report import settings_from as report_settings
+    from ..analysis.report import settings_from as report_settings
 
     try:
         report = report_settings(raw.get("report") or {})
@@ -171,7 +171,7 @@ def git_revision() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return "v" + version("hourglass-search")
+        return "v" + version("hgsearch")
     except PackageNotFoundError:  # pragma: no cover
         return "unknown"
 
@@ -432,8 +432,7 @@ def run_sweep(settings: Settings, overrides: list[str]) -> int:
 
 
 def report(plan: Plan, studies: list[optuna.Study]) -> None:
-    from analysis.report import NothingToReport, report_studies
-
+    from ..analysis.report import NothingToReport, report_studies
     from .cli import UserError
 
     try:

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from models import MLPSpec, build_model
-
+from ..models import MLPSpec, build_model
 from .metrics import EVAL_BATCH, batch_psnr, batch_ssim, image_mse, image_psnr
 from .step import ManualStep
 from .tasks import TaskData

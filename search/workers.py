@@ -22,7 +22,7 @@ def spawn(overrides: list[str], workers: int) -> list[subprocess.Popen]:
     keep.append(f"threads={threads}")
     children = []
     for i in range(1, workers):
-        cmd = [sys.executable, "-m", "search.cli", "sweep", *keep, "workers=1", f"worker={i}"]
+        cmd = [sys.executable, "-m", "hgsearch", "sweep", *keep, "workers=1", f"worker={i}"]
         children.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL))
     log.info(
         "started %d more worker process(es): pids %s",
@@ -58,7 +58,7 @@ def multirun(overrides: list[str]) -> int:
     from .settings import from_config
     from .sweep import run_sweep
 
-    @hydra.main(config_path="pkg://conf", config_name="config", version_base="1.3")
+    @hydra.main(config_path="pkg://hgsearch.conf", config_name="config", version_base="1.3")
     def job(cfg: DictConfig) -> int:
         raw = OmegaConf.to_container(cfg, resolve=True)
         task_overrides = list(HydraConfig.get().overrides.task)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from search.cli import conf_dir
+from hgsearch.search.cli import conf_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ def compose_cfg(overrides: list[str] | None = None):
 
 @pytest.fixture(scope="session")
 def digits_splits():
-    from search.data import DataSettings, load
+    from hgsearch.search.data import DataSettings, load
 
     return load(DataSettings("digits"))
 

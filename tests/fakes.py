@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from models import count_params
-from search.train import TrainResult
+from hgsearch.models import count_params
+from hgsearch.search.train import TrainResult
 
 # What every trained trial records (user attrs); the sweep and worker tests check it.
 RECORD = (

@@ -13,8 +13,8 @@ import optuna
 import pytest
 import torch
 
-from search.objective import trained_trials
-from search.sweep import make_plan, run_family
+from hgsearch.search.objective import trained_trials
+from hgsearch.search.sweep import make_plan, run_family
 from tests.fakes import FakeTrainer
 
 HG = shutil.which("hgsearch")
@@ -95,7 +95,7 @@ def test_bad_input_table(existing, args, needle):
 @pytest.mark.postgres
 def test_wrong_postgres_password(postgres, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "search.cli", "status", *postgres.overrides()],
+        [sys.executable, "-m", "hgsearch", "status", *postgres.overrides()],
         capture_output=True,
         text=True,
         timeout=120,
@@ -118,7 +118,7 @@ def test_diverging_trials_fail_and_the_sweep_goes_on(tmp_path):
         "search.n_trials=3",
     ]
     proc = subprocess.run(
-        [sys.executable, "-m", "search.cli", "sweep", *args],
+        [sys.executable, "-m", "hgsearch", "sweep", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -137,8 +137,8 @@ def test_diverging_trials_fail_and_the_sweep_goes_on(tmp_path):
 def test_out_of_memory_fails_the_trial_and_the_sweep_goes_on(tmp_path, digits_splits):
     from omegaconf import OmegaConf
 
-    from search.settings import from_config
-    from search.tasks import prepare
+    from hgsearch.search.settings import from_config
+    from hgsearch.search.tasks import prepare
     from tests.conftest import compose_cfg
 
     raw = OmegaConf.to_container(compose_cfg([*SMOKE, f"run_dir={tmp_path}"]), resolve=True)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from models import MLPSpec, count_params
-from search.sampler import make_sampler
-from search.tasks import TaskSettings, prepare, prototype_table
+from hgsearch.models import MLPSpec, count_params
+from hgsearch.search.sampler import make_sampler
+from hgsearch.search.tasks import TaskSettings, prepare, prototype_table
 from tests.conftest import ROOT
 
 

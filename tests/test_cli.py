@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from search.cli import main
+from hgsearch.search.cli import main
 
 PAPER_PARAMS = [
     (

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from search.data import DEBIAN_FASHION_MNIST, DataError, DataSettings, load, read_idx
+from hgsearch.search.data import DEBIAN_FASHION_MNIST, DataError, DataSettings, load, read_idx
 
 
 def test_mnist5k_is_real_and_split():
@@ -69,7 +69,7 @@ def test_read_only_idx_arrays_become_tensors_without_a_warning(
     # PyTorch's "non-writable array" warning in the middle of a run.
     import torch
 
-    from search.tasks import TaskSettings, prepare
+    from hgsearch.search.tasks import TaskSettings, prepare
 
     make_mnist(tmp_path, gz=False)
     s = load(DataSettings("mnist", root=str(tmp_path)))
@@ -259,7 +259,7 @@ def test_cifar_python_malformed(tmp_path):
 def test_paper_split_is_numpys_legacy_permutation(tmp_path):
     """The paper's MNIST split: RandomState(42).permutation(60000), first 50k train, last 10k
     eval, both in permutation order (default_rng(42) would start 3493, 57546, ...)."""
-    from search.data import paper_permutation
+    from hgsearch.search.data import paper_permutation
 
     order = paper_permutation(60_000, 42)
     assert order[:6].tolist() == [12628, 37730, 39991, 8525, 8279, 51012]
@@ -292,7 +292,7 @@ def test_paper_split_is_numpys_legacy_permutation(tmp_path):
 def test_generative_classification_prototypes_are_pinned():
     """Prototype of class c = the first image of class c in the train split, in split order.
     Pinned on the real Fashion-MNIST (the MNIST-style split) and the embedded mnist5k."""
-    from search.data import paper_permutation
+    from hgsearch.search.data import paper_permutation
 
     s = load(DataSettings("fashion_mnist"))
     first = [int(np.flatnonzero(s.train.labels == c)[0]) for c in range(10)]

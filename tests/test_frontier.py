@@ -4,9 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.compare import best_under_budgets, gain_at_matched_params, params_at_matched_metric
-from analysis.frontier import configurations, paper_frontier, pareto_set
-from analysis.reference import paper_frontiers
+from hgsearch.analysis.compare import (
+    best_under_budgets,
+    gain_at_matched_params,
+    params_at_matched_metric,
+)
+from hgsearch.analysis.frontier import configurations, paper_frontier, pareto_set
+from hgsearch.analysis.reference import paper_frontiers
 
 
 def frame(rows):

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from search import interrupt
+from hgsearch.search import interrupt
 
 
 def ctrl_c():

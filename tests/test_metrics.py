@@ -13,10 +13,10 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from models import MLPSpec, build_model
-from search.metrics import EVAL_BATCH, batch_psnr, image_mse, image_psnr
-from search.tasks import TaskSettings, prepare
-from search.train import TrainSettings, evaluate, train
+from hgsearch.models import MLPSpec, build_model
+from hgsearch.search.metrics import EVAL_BATCH, batch_psnr, image_mse, image_psnr
+from hgsearch.search.tasks import TaskSettings, prepare
+from hgsearch.search.train import TrainSettings, evaluate, train
 
 
 def paper_way(model, x, y, shape):

@@ -5,7 +5,14 @@ import itertools
 import pytest
 import torch
 
-from models import FAMILIES, MLPSpec, SpecError, build_model, count_params, width_for_budget
+from hgsearch.models import (
+    FAMILIES,
+    MLPSpec,
+    SpecError,
+    build_model,
+    count_params,
+    width_for_budget,
+)
 
 # The paper's run names give exact trainable counts (trainable W_in).
 PAPER_COUNTS = [

@@ -4,10 +4,10 @@ import optuna
 import pytest
 from optuna.trial import FixedTrial
 
-from search.objective import EarlyStop, Objective, early_stop_reason, trained_trials
-from search.space import parse_budget, parse_family_space
-from search.tasks import TaskSettings, prepare
-from search.train import TrainSettings
+from hgsearch.search.objective import EarlyStop, Objective, early_stop_reason, trained_trials
+from hgsearch.search.space import parse_budget, parse_family_space
+from hgsearch.search.tasks import TaskSettings, prepare
+from hgsearch.search.train import TrainSettings
 from tests.fakes import FakeTrainer
 
 SPACE = {"d_z": [65, 96], "d_h": [4, 16, 32], "depth": [1, 2], "lr": [0.003, 0.01]}

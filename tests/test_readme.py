@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from search.settings import from_config
-from search.sweep import make_plan
+from hgsearch.search.settings import from_config
+from hgsearch.search.sweep import make_plan
 from tests.conftest import compose_cfg
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -43,7 +43,7 @@ def test_readme_command(argv, tmp_path):
         overrides = [re.sub(r"^train\.epochs=\d+$", "train.epochs=1", o) for o in overrides]
         overrides += ["dataset.limit=300", f"run_dir={tmp_path}"]
     proc = subprocess.run(
-        [sys.executable, "-m", "search.cli", command, *overrides],
+        [sys.executable, "-m", "hgsearch", command, *overrides],
         capture_output=True,
         text=True,
         timeout=300,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import optuna
 import pandas as pd
 
-from search.cli import main
+from hgsearch.search.cli import main
 
 SMOKE = ["experiment=smoke", "device=cpu"]
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -11,8 +11,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from search.sampler import ExhaustiveTPESampler, exhausted, make_sampler
-from search.settings import ConfigError
+from hgsearch.search.sampler import ExhaustiveTPESampler, exhausted, make_sampler
+from hgsearch.search.settings import ConfigError
 
 SPACE = {
     "d_h": CategoricalDistribution([4, 16, 64]),

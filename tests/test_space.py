@@ -8,9 +8,9 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import FixedTrial
 
-from models import count_params
-from search.settings import ConfigError, from_config
-from search.space import (
+from hgsearch.models import count_params
+from hgsearch.search.settings import ConfigError, from_config
+from hgsearch.search.space import (
     Infeasible,
     check_feasible,
     grid_of,
@@ -18,7 +18,7 @@ from search.space import (
     parse_family_space,
     sample,
 )
-from search.sweep import make_plan
+from hgsearch.search.sweep import make_plan
 from tests.conftest import compose_cfg
 
 REFERENCE = Path(__file__).resolve().parents[1] / "analysis" / "data" / "paper_frontiers.csv"

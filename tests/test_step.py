@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import MLPSpec, build_model
-from search.step import ManualStep
+from hgsearch.models import MLPSpec, build_model
+from hgsearch.search.step import ManualStep
 
 SPECS = [
     MLPSpec("hourglass", 20, 24, 30, 7, 3),

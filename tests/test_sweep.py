@@ -14,12 +14,12 @@ import optuna
 import pytest
 from omegaconf import OmegaConf
 
-from search.cli import main
-from search.objective import trained_trials
-from search.settings import from_config
-from search.store import open_storage, study_names
-from search.sweep import make_plan, run_family
-from search.tasks import prepare
+from hgsearch.search.cli import main
+from hgsearch.search.objective import trained_trials
+from hgsearch.search.settings import from_config
+from hgsearch.search.store import open_storage, study_names
+from hgsearch.search.sweep import make_plan, run_family
+from hgsearch.search.tasks import prepare
 from tests.conftest import compose_cfg
 from tests.fakes import RECORD, FakeTrainer
 
@@ -218,7 +218,7 @@ SLOW_SMOKE = [
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_interrupted_sweep_resumes_without_loss(tmp_path, sig):
     db = tmp_path / "hgsearch.db"
-    cmd = [sys.executable, "-m", "search.cli", "sweep", *SLOW_SMOKE, f"run_dir={tmp_path}"]
+    cmd = [sys.executable, "-m", "hgsearch", "sweep", *SLOW_SMOKE, f"run_dir={tmp_path}"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.time() + 120
@@ -276,8 +276,8 @@ def test_ctrl_c_during_a_storage_call_waits_for_a_safe_point(tmp_path, monkeypat
     # before training, is failed and queued again; nothing hangs, the exit code is 130.
     import os
 
-    from search import sweep
-    from search.objective import Objective
+    from hgsearch.search import sweep
+    from hgsearch.search.objective import Objective
 
     fake = FakeTrainer()
     real_run_family, real_record = sweep.run_family, Objective._record_arch

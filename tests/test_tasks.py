@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from search.data import ImageSet
-from search.tasks import TaskSettings, flip_augment, prepare
+from hgsearch.search.data import ImageSet
+from hgsearch.search.tasks import TaskSettings, flip_augment, prepare
 
 
 def test_gen_classify_targets_are_class_prototypes(digits_splits):

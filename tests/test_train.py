@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from models import FAMILIES, MLPSpec, build_model, count_params
-from search.tasks import TASK_NAMES, Pairs, TaskSettings, prepare
-from search.train import TrainSettings, precision_note, train
+from hgsearch.models import FAMILIES, MLPSpec, build_model, count_params
+from hgsearch.search.tasks import TASK_NAMES, Pairs, TaskSettings, prepare
+from hgsearch.search.train import TrainSettings, precision_note, train
 
 ONE_EPOCH = TrainSettings(epochs=1, batch_size=64, lr=3e-3)
 
@@ -84,8 +84,8 @@ def test_fixed_w_in_cache_gives_the_same_training(digits_splits, monkeypatch):
 def test_deferred_updates_train_exactly_as_immediate_ones(digits_splits, monkeypatch):
     # The trainer's fused AdamW updates each weight just before its next use; what it
     # evaluates and keeps must be the weights of updating right away.
-    import search.train
-    from search.step import ManualStep
+    import hgsearch.search.train as trainer
+    from hgsearch.search.step import ManualStep
 
     data = prepare(digits_splits, TaskSettings("gen_classify"))
     spec = small_spec("hourglass", data)
@@ -98,7 +98,7 @@ def test_deferred_updates_train_exactly_as_immediate_ones(digits_splits, monkeyp
             assert self.deferred
             self.deferred = False
 
-    monkeypatch.setattr(search.train, "ManualStep", Immediate)
+    monkeypatch.setattr(trainer, "ManualStep", Immediate)
     immediate = train(spec, data, settings)
     assert [h["mse"] for h in deferred.history] == [h["mse"] for h in immediate.history]
     assert (deferred.eval_mse, deferred.test_psnr) == (immediate.eval_mse, immediate.test_psnr)
@@ -167,7 +167,7 @@ def test_training_on_per_batch_pairs_matches(digits_splits):
 
 def test_linear_decay_per_step_or_per_epoch():
     """torch's LinearLR as the paper uses it: per step (ImageNet-32), or per epoch (MNIST)."""
-    from search.train import decayed_lr
+    from hgsearch.search.train import decayed_lr
 
     step = TrainSettings(epochs=4, lr=1.0, decay="step")
     assert [decayed_lr(step, s, 1 + s // 10, 40) for s in (0, 1, 20, 39)] == pytest.approx([

@@ -9,8 +9,8 @@ import time
 import optuna
 import pytest
 
-from search.cli import main
-from search.objective import trained_trials
+from hgsearch.search.cli import main
+from hgsearch.search.objective import trained_trials
 from tests.conftest import compose_cfg
 from tests.fakes import RECORD
 
@@ -31,7 +31,7 @@ STUDY = "smoke-gen_classify-digits-hourglass"
 
 
 def launch(args, env, log_path):
-    cmd = [sys.executable, "-m", "search.cli", "sweep", *args]
+    cmd = [sys.executable, "-m", "hgsearch", "sweep", *args]
     fh = open(log_path, "w")  # noqa: SIM115 - closed by the caller through the process
     return subprocess.Popen(
         cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL
@@ -186,7 +186,7 @@ def test_sqlite_refuses_several_workers(tmp_path, capsys):
 def test_slurm_launcher_config_composes():
     from hydra import compose, initialize_config_dir
 
-    from search.cli import conf_dir
+    from hgsearch.search.cli import conf_dir
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = compose(
