@@ -1,14 +1,16 @@
-"""Exact parameter counts and budget-matched widths.
+"""The one parameter formula, and the width that meets a budget.
 
-P = [d_z*d_x if W_in trainable] + 2*depth*d_z*d_h + d_y*d_z (BatchNorm is affine-free, no biases).
-Because P is linear in d_z for a hourglass (given d_h, depth) and linear in d_h for a
-conventional model (given depth), a target budget fixes that width directly.
+P = [d_z*d_x if W_in trainable] + 2*depth*d_z*d_h + d_y*d_z   (BatchNorm is affine-free, no
+biases). A family's budget-fixed width is found on this formula by bisection (P grows with
+every width), so no family carries a second copy of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .family import family
 from .mlp import MLPSpec
 
 
@@ -18,34 +20,45 @@ class ParamCount:
     total: int
 
 
+def trainable_params(
+    d_x: int, d_y: int, d_z: int, d_h: int, depth: int, fix_w_in: bool = False
+) -> int:
+    """The formula: trainable parameters of a ResidualMLP with these dimensions."""
+    return (0 if fix_w_in else d_z * d_x) + 2 * depth * d_z * d_h + d_y * d_z
+
+
 def count_params(spec: MLPSpec) -> ParamCount:
     """Trainable (without a fixed W_in) and total parameters, analytically."""
-    w_in = spec.d_z * spec.d_x
-    rest = 2 * spec.depth * spec.d_z * spec.d_h + spec.d_y * spec.d_z
-    return ParamCount(trainable=rest + (0 if spec.fix_w_in else w_in), total=rest + w_in)
+    dims = (spec.d_x, spec.d_y, spec.d_z, spec.d_h, spec.depth)
+    return ParamCount(
+        trainable=trainable_params(*dims, spec.fix_w_in), total=trainable_params(*dims)
+    )
 
 
 def width_for_budget(
-    family: str,
+    name: str,
     budget: float,
+    given: Mapping[str, int],
     *,
     d_x: int,
     d_y: int,
-    depth: int,
-    d_h: int | None = None,
     fix_w_in: bool = False,
 ) -> int:
-    """The free width that makes the trainable count closest to `budget`.
+    """The family's budget-fixed width that makes the trainable count closest to `budget`,
+    the other sampled widths being `given` (e.g. hourglass: d_h and depth fix d_z).
 
-    hourglass: d_z from (d_h, depth); conventional (d_z = d_y): d_h from depth.
     The result may break the family's shape rule; MLPSpec decides.
     """
-    w_in = 0 if fix_w_in else d_x
-    if family == "hourglass":
-        if d_h is None:
-            raise ValueError("hourglass budget matching needs d_h")
-        return max(1, round(budget / (w_in + 2 * depth * d_h + d_y)))
-    if family == "conventional":
-        fixed = d_y * (w_in + d_y)
-        return max(1, round((budget - fixed) / (2 * depth * d_y)))
-    raise ValueError(f"unknown family {family!r}")
+    fam = family(name)
+
+    def count(width: int) -> int:
+        dims = fam.complete({**given, fam.derived: width}, d_y)
+        return trainable_params(d_x, d_y, dims["d_z"], dims["d_h"], dims["depth"], fix_w_in)
+
+    low, high = 1, 2
+    while count(high) < budget:  # P grows with the width: bracket the budget, then bisect
+        low, high = high, 2 * high
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if count(mid) < budget else (low, mid)
+    return min((low, high), key=lambda w: (abs(count(w) - budget), w))

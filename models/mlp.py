@@ -1,4 +1,4 @@
-"""The two residual MLP families of "Rethinking the shape convention of an MLP".
+"""The residual MLP of "Rethinking the shape convention of an MLP", shared by every family.
 
 Symbols: d_x input size, d_y output size, d_z residual-stream width, d_h hidden width inside a
 block, depth = number of blocks L.
@@ -9,6 +9,9 @@ block, depth = number of blocks L.
 
     hourglass     (wide-narrow-wide):   d_z --W_down--> d_h --W_up--> d_z   with d_h < d_z
     conventional  (narrow-wide-narrow): d_z --W_down--> d_h --W_up--> d_z   with d_h > d_z = d_y
+    isotropic     (no bottleneck):      d_z --W_down--> d_h --W_up--> d_z   with d_h = d_z
+
+The shape rules live in models/family.py, the parameter formula in models/budget.py.
 
 BN is an affine-free BatchNorm1d on the residual branch only. No biases, no residual scaling,
 PyTorch's default nn.Linear init everywhere.
@@ -21,9 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-
-class SpecError(ValueError):
-    """An architecture that breaks its family's shape rule."""
+from .family import SpecError, family
 
 
 @dataclass(frozen=True)
@@ -39,48 +40,12 @@ class MLPSpec:
     fix_w_in: bool = False
 
     def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise SpecError(
-                f"unknown family {self.family!r}; choose one of {sorted(FAMILIES)} (arch=...)"
-            )
+        rules = family(self.family)
         for name in ("d_x", "d_y", "d_z", "d_h", "depth"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SpecError(f"{name} must be a positive integer, got {value!r}")
-        FAMILIES[self.family].check(self)
-
-
-@dataclass(frozen=True)
-class Family:
-    """A family is its shape rule; every family shares the same block and forward pass."""
-
-    name: str
-    rule: str
-
-    def check(self, spec: MLPSpec) -> None:
-        if self.name == "hourglass" and not spec.d_h < spec.d_z:
-            raise SpecError(
-                f"hourglass needs d_h < d_z (wide-narrow-wide), got d_h={spec.d_h}, "
-                f"d_z={spec.d_z}: lower arch.d_h or raise arch.d_z"
-            )
-        if self.name == "conventional":
-            if spec.d_z != spec.d_y:
-                raise SpecError(
-                    f"conventional keeps the residual width equal to the output size "
-                    f"(d_z = d_y = {spec.d_y}), got d_z={spec.d_z}: drop arch.d_z or set it "
-                    f"to {spec.d_y}"
-                )
-            if not spec.d_h > spec.d_z:
-                raise SpecError(
-                    f"conventional needs d_h > d_z (narrow-wide-narrow), got d_h={spec.d_h}, "
-                    f"d_z={spec.d_z}: raise arch.d_h above {spec.d_z}"
-                )
-
-
-FAMILIES: dict[str, Family] = {
-    "hourglass": Family("hourglass", "d_h < d_z"),
-    "conventional": Family("conventional", "d_h > d_z = d_y"),
-}
+        rules.check(self)
 
 
 class Block(nn.Module):
@@ -97,7 +62,7 @@ class Block(nn.Module):
 
 
 class ResidualMLP(nn.Module):
-    """W_in, `depth` residual blocks, W_out and a sigmoid; the same module for both families."""
+    """W_in, `depth` residual blocks, W_out and a sigmoid; the same module for every family."""
 
     def __init__(self, spec: MLPSpec) -> None:
         super().__init__()
@@ -123,5 +88,5 @@ class ResidualMLP(nn.Module):
 
 
 def build_model(spec: MLPSpec) -> ResidualMLP:
-    """The one factory: both families share the module, their specs differ."""
+    """The one factory: the families share the module, their specs differ."""
     return ResidualMLP(spec)

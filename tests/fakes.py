@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import math
 
-from hgsearch.models import count_params
+from hgsearch.models import FAMILIES, count_params
+from hgsearch.search.record import REQUIRED_WHEN_TRAINED
 from hgsearch.search.train import TrainResult
 
 # What every trained trial records (user attrs); the sweep and worker tests check it.
-RECORD = (
-    "family",
-    "d_z",
-    "d_h",
-    "depth",
-    "lr",
-    "params",
-    "params_total",
-    "eval_psnr",
-    "test_psnr",
-    "eval_ssim",
-    "test_ssim",
-    "eval_psnr_image",
-    "test_psnr_image",
-    "seconds",
-    "device",
-    "seeds",
-    "git_rev",
-)
+RECORD = (*REQUIRED_WHEN_TRAINED, "params_total", "device", "seeds", "git_rev")
 
 
 class FakeTrainer:
@@ -40,7 +23,7 @@ class FakeTrainer:
     def __call__(self, spec, data, settings, device="cpu", report=None):
         p = count_params(spec).trainable
         # Budgets and shape rules must hold before training is ever called.
-        assert (spec.d_h < spec.d_z) if spec.family == "hourglass" else (spec.d_h > spec.d_z)
+        FAMILIES[spec.family].check(spec)
         assert self.max_params is None or p <= self.max_params
         assert self.min_params is None or p >= self.min_params
         self.calls.append((spec, settings.lr, settings.seed))

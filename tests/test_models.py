@@ -11,6 +11,7 @@ from hgsearch.models import (
     SpecError,
     build_model,
     count_params,
+    trainable_params,
     width_for_budget,
 )
 
@@ -39,7 +40,14 @@ def _numel(model, trainable_only):
     [
         (f, dz, dh, L, fix)
         for (f, dz, dh), L, fix in itertools.product(
-            [("hourglass", 40, 7), ("hourglass", 33, 1), ("conventional", 24, 50)], [1, 3], [0, 1]
+            [
+                ("hourglass", 40, 7),
+                ("hourglass", 33, 1),
+                ("conventional", 24, 50),
+                ("isotropic", 30, 30),
+            ],
+            [1, 3],
+            [0, 1],  # fmt: skip
         )
     ],
 )
@@ -78,16 +86,31 @@ def test_structure_matches_paper():
     assert out.shape == (6, 10) and out.min() >= 0 and out.max() <= 1
 
 
+GIVEN = {
+    "hourglass": {"d_h": 8, "depth": 2},
+    "conventional": {"depth": 2},
+    "isotropic": {"depth": 2},
+}
+
+
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_width_for_budget_hits_target(family):
-    for budget in (5e4, 2e5, 1e6):
-        kw = dict(d_x=64, d_y=64, depth=2, d_h=8)
-        w = width_for_budget(family, budget, **kw)
-        spec = (
-            MLPSpec(family, 64, 64, w, 8, 2)
-            if family == "hourglass"
-            else MLPSpec(family, 64, 64, 64, w, 2)
-        )
-        # One unit of the free width changes P by its coefficient; the match is within half.
-        coeff = 64 + 2 * 2 * 8 + 64 if family == "hourglass" else 2 * 2 * 64
-        assert abs(count_params(spec).trainable - budget) <= coeff / 2 + 1
+    """The budget-fixed width gives the count closest to the budget: one unit more or less is
+    never closer (checked on the one formula, for every registered family)."""
+    fam = FAMILIES[family]
+    for budget in (5e4, 2e5, 1e6, 3.3e6):
+        w = width_for_budget(family, budget, GIVEN[family], d_x=64, d_y=64)
+
+        def count(width):
+            dims = fam.complete({**GIVEN[family], fam.derived: width}, 64)
+            return trainable_params(64, 64, dims["d_z"], dims["d_h"], dims["depth"])
+
+        assert abs(count(w) - budget) <= abs(count(w + 1) - budget)
+        assert abs(count(w) - budget) <= abs(count(w - 1) - budget)
+
+
+def test_isotropic_counts():
+    spec = MLPSpec("isotropic", 784, 784, 1000, 1000, 3)
+    assert count_params(spec).trainable == 784 * 1000 + 2 * 3 * 1000 * 1000 + 784 * 1000
+    with pytest.raises(SpecError, match="d_h = d_z"):
+        MLPSpec("isotropic", 784, 784, 1000, 999, 3)

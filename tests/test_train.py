@@ -13,10 +13,13 @@ from hgsearch.search.train import TrainSettings, precision_note, train
 ONE_EPOCH = TrainSettings(epochs=1, batch_size=64, lr=3e-3)
 
 
+SMALL = {"hourglass": {"d_z": 72, "d_h": 12}, "conventional": {"d_h": 96}, "isotropic": {"d_z": 40}}
+
+
 def small_spec(family, data, fix=False):
-    d_z = 72 if family == "hourglass" else data.d_y
-    d_h = 12 if family == "hourglass" else 96
-    return MLPSpec(family, data.d_x, data.d_y, d_z, d_h, 2, fix)
+    """A small model of every registered family (a new family adds its widths here)."""
+    dims = FAMILIES[family].complete({**SMALL[family], "depth": 2}, data.d_y)
+    return MLPSpec(family, data.d_x, data.d_y, dims["d_z"], dims["d_h"], 2, fix)
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)
