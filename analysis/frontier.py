@@ -34,19 +34,34 @@ def size_column(df: pd.DataFrame) -> str:
     return "params"
 
 
+def with_size(df: pd.DataFrame) -> pd.DataFrame:
+    """The trials with a `size` column: the one definition of a model's size (see
+    analysis/compare.py)."""
+    return df.assign(size=df[size_column(df)].astype(float))
+
+
 def configurations(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Mean and std of `metric` over the runs of each (architecture, lr, params); `size` is the
-    parameter count, or the budget target in a budget-matched sweep."""
+    parameter count, or the budget target in a budget-matched sweep; `n` counts seeds.
+
+    A trial that trained several seeds stores their mean (and `<metric>_std`): one such trial
+    per configuration keeps its own std.
+    """
     runs = _usable(df, metric)
     keys = [*ARCH, "lr", "params"]
     if runs.empty:
         return pd.DataFrame(columns=[*keys, "size", "mean", "std", "n"])
-    by = size_column(df)
-    runs = runs.assign(size=runs[by].astype(float))
-    g = runs.groupby([*keys, "size"], dropna=False, sort=False)[metric]
-    out = g.agg(mean="mean", std="std", n="count").reset_index()
-    out["std"] = out["std"].fillna(0.0)
-    return out
+    seeds = runs["n_seeds"].fillna(1) if "n_seeds" in runs else pd.Series(1, index=runs.index)
+    own_std = runs[f"{metric}_std"] if f"{metric}_std" in runs else pd.Series(0.0, runs.index)
+    runs = runs.assign(size=runs[size_column(df)].astype(float), _n=seeds, _std=own_std)
+    g = runs.groupby([*keys, "size"], dropna=False, sort=False)
+    out = g.agg(
+        mean=(metric, "mean"), std=(metric, "std"), runs=(metric, "count"), n=("_n", "sum"),
+        own=("_std", "first"),
+    ).reset_index()  # fmt: skip
+    out["std"] = out["std"].where(out["runs"] > 1, out["own"]).fillna(0.0)
+    out["n"] = out["n"].astype(int)
+    return out.drop(columns=["runs", "own"])
 
 
 def envelope(points: pd.DataFrame, value: str = "mean", size: str = "size") -> pd.DataFrame:

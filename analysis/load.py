@@ -1,66 +1,54 @@
-"""Stored studies -> one tidy DataFrame, one row per trial. The only module that knows Optuna's
-column names and our user attributes.
+"""Stored studies -> one tidy DataFrame, one row per trial: the one module that turns Optuna
+trials into rows. Columns are the trial record's fields (search/record.py), so a field renamed
+there is renamed here, never a silent NaN column.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from collections.abc import Iterable
 
 import pandas as pd
 
-INT_ATTRS = ("d_z", "d_h", "depth", "params", "params_total")
-FLOAT_ATTRS = (
-    "budget_target",
-    "lr",
-    "eval_psnr",
-    "test_psnr",
-    "eval_ssim",
-    "test_ssim",
-    "eval_psnr_image",
-    "test_psnr_image",
-    "eval_psnr_std",
-    "test_psnr_std",
-    "seconds",
-)
-TEXT_ATTRS = ("family", "task", "dataset", "fix_w_in", "device", "violation", "reused_from")
-COLUMNS = [
-    "study",
-    "number",
-    "state",
-    "trained",
-    *TEXT_ATTRS,
-    *INT_ATTRS,
-    *FLOAT_ATTRS,
-    "n_seeds",
-    "datetime_complete",
+from ..search import record
+
+HINTS = typing.get_type_hints(record.TrialRecord)
+# Scalar fields become columns; lists and dicts (per-seed values, per-epoch PSNR) stay stored.
+SCALARS = [
+    f.name
+    for f in dataclasses.fields(record.TrialRecord)
+    if typing.get_origin(HINTS[f.name]) is not list and "dict" not in str(HINTS[f.name])
 ]
+INTS = [n for n in SCALARS if "int" in str(HINTS[n]) and n not in ("worker", "pid")]
+FLOATS = [n for n in SCALARS if "float" in str(HINTS[n])]
+COLUMNS = ["study", "number", "state", *SCALARS, "n_seeds", "datetime_complete"]
 
 
 def trials_frame(studies: Iterable) -> pd.DataFrame:
     """Every trial of every study (also of a study still being written).
 
-    `trained` marks trials that trained a model; the frontier uses only those (pruned,
-    failed, running and reused trials keep their rows for the record).
+    `trained` marks finished trials that trained a model; the frontier uses only those
+    (pruned, failed, running and reused trials keep their rows for the record).
     """
     rows = []
     for study in studies:
         for t in study.get_trials(deepcopy=False):
-            a = t.user_attrs
-            rows.append(
-                {
-                    **{k: a.get(k) for k in (*TEXT_ATTRS, *INT_ATTRS, *FLOAT_ATTRS)},
-                    "study": study.study_name,
-                    "number": t.number,
-                    "state": t.state.name.lower(),
-                    "trained": bool(a.get("trained")) and t.state.name == "COMPLETE",
-                    "n_seeds": len(a.get("seeds", [])) or None,
-                    "datetime_complete": t.datetime_complete,
-                }
+            r = record.read(t)
+            row = {k: getattr(r, k) for k in SCALARS}
+            row.update(
+                study=study.study_name,
+                number=t.number,
+                state=t.state.name.lower(),
+                trained=r.trained and t.state.name == "COMPLETE",
+                n_seeds=len(r.seeds) if r.seeds else None,
+                datetime_complete=t.datetime_complete,
             )
+            rows.append(row)
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    for col in INT_ATTRS:
+    for col in INTS:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
-    for col in FLOAT_ATTRS:
+    for col in FLOATS:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     frame["trained"] = frame["trained"].astype(bool)
     return frame

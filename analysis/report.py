@@ -1,20 +1,42 @@
-"""Stored studies -> frontier table, comparison numbers, plots and exports in the run folder."""
+"""Stored studies -> frontier table, comparison sentences, plots and exports in the run folder.
+
+Every figure "within a budget" comes from analysis/compare.py's one definition, so the plot,
+`frontier.csv`, `budgets.csv` and each sentence of `summary.md` agree; a sentence is written
+only when it says something (no model compared with itself, no ratio of 1.00x).
+"""
 
 from __future__ import annotations
 
 import logging
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .compare import best_under_budgets, gain_at_matched_params, params_at_matched_metric
-from .frontier import best_per_size, configurations, paper_frontier, pareto_set, size_column
+from ..models import BASELINE, CANDIDATE, FAMILIES
+from .compare import best_under_budgets, gain_at_matched_size, size_to_reach
+from .frontier import best_per_size, configurations, paper_frontier, pareto_set, with_size
 from .load import trials_frame
+from .plot import METRIC_LABELS, human_params
 from .reference import reference_for
 
 log = logging.getLogger("hgsearch")
+
+TASK_TITLES = {
+    "gen_classify": "Generative classification",
+    "denoise": "Denoising",
+    "superres": "Super-resolution x2",
+}
+DATASET_TITLES = {
+    "mnist5k": "MNIST (5k embedded)",
+    "digits": "digits (8x8)",
+    "mnist": "MNIST",
+    "fashion_mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "imagenet32": "ImageNet-32",
+}
 
 
 class NothingToReport(Exception):
@@ -24,66 +46,84 @@ class NothingToReport(Exception):
 @dataclass(frozen=True)
 class ReportSettings:
     metric: str = "test_psnr"
-    overlay: str = "auto"  # auto | true | false
+    overlay: str = "auto"  # auto | true | false: the paper's published frontier
     formats: tuple[str, ...] = ("png",)
-    budgets: tuple[float, ...] | None = None
+    budgets: tuple[float, ...] | None = None  # default: the budgets of a budget-matched sweep
+    candidate: str = CANDIDATE  # the family the comparison asks about ...
+    baseline: str = BASELINE  # ... against this one
 
 
-def _fmt_params(p: float) -> str:
-    return f"{p:,.0f}"
+OVERLAYS = ("auto", "true", "false")
+PLOT_FORMATS = ("png", "svg", "pdf")
+
+
+def title(task: str, dataset: str, metric: str) -> str:
+    """'Generative classification, MNIST (5k embedded) - test PSNR (dB)'."""
+    what = f"{TASK_TITLES.get(task, task)}, {DATASET_TITLES.get(dataset, dataset)}"
+    return f"{what} — {METRIC_LABELS.get(metric, metric)}"
+
+
+def size_text(size: float) -> str:
+    """A budget (a round number) compactly, an exact count in full."""
+    return human_params(size) if size % 1000 == 0 else f"{size:,.0f}"
 
 
 def frontier_table(frontier: pd.DataFrame) -> str:
     lines = [
-        f"{'family':<13} {'params':>11}  {'d_z':>5} {'d_h':>5} {'depth':>5}  {'lr':>8}  "
-        f"{'mean':>7} {'std':>6}"
+        f"{'family':<13} {'size':>10} {'params':>11}  {'d_z':>5} {'d_h':>5} {'depth':>5}  "
+        f"{'lr':>8}  {'mean':>7} {'std':>6} {'seeds':>5}"
     ]
-    for _, r in frontier.sort_values(["family", "params"]).iterrows():
+    for _, r in frontier.sort_values(["family", "size"]).iterrows():
         lines.append(
-            f"{r['family']:<13} {_fmt_params(r['params']):>11}  {int(r['d_z']):>5} "
-            f"{int(r['d_h']):>5} {int(r['depth']):>5}  {r['lr']:>8.2g}  "
-            f"{r['mean']:>7.2f} {r['std']:>6.2f}"
+            f"{r['family']:<13} {size_text(r['size']):>10} {r['params']:>11,.0f}  "
+            f"{int(r['d_z']):>5} {int(r['d_h']):>5} {int(r['depth']):>5}  {r['lr']:>8.2g}  "
+            f"{r['mean']:>7.2f} {r['std']:>6.2f} {int(r['n']):>5}"
         )
     return "\n".join(lines)
 
 
-def comparison_lines(frontier: pd.DataFrame, metric: str) -> list[str]:
-    families = set(frontier["family"])
-    if families != {"hourglass", "conventional"}:
+def comparison_lines(frontier: pd.DataFrame, metric: str, candidate: str, baseline: str):
+    """The candidate against the baseline, in sentences that are true and informative."""
+    have = set(frontier["family"])
+    if not {candidate, baseline} <= have:
         return [
-            f"comparison needs both families on a frontier; have: "
-            f"{', '.join(sorted(families)) or 'none'}"
+            f"comparison needs both {candidate} and {baseline} on a frontier; have: "
+            f"{', '.join(sorted(have)) or 'none'}"
         ]
     unit = " dB" if "psnr" in metric else ""
     out = []
-    for _, r in gain_at_matched_params(frontier).iterrows():
+    for _, r in gain_at_matched_size(frontier, candidate, baseline).iterrows():
         out.append(
-            f"with at most {_fmt_params(r['params'])} parameters: hourglass "
-            f"{r['hourglass']:.2f}{unit}, conventional {r['conventional']:.2f}{unit} "
-            f"(hourglass minus conventional {r['gain']:+.2f}{unit})"
+            f"within {size_text(r['size'])} parameters: {candidate} {r[candidate]:.2f}{unit}, "
+            f"{baseline} {r[baseline]:.2f}{unit} ({candidate} minus {baseline} "
+            f"{r['gain']:+.2f}{unit})"
         )
-    for _, r in params_at_matched_metric(frontier).iterrows():
-        if np.isnan(r["hourglass_params"]):
-            out.append(
-                f"conventional {r['metric']:.2f}{unit} with "
-                f"{_fmt_params(r['conventional_params'])} parameters: no hourglass model "
-                f"on the frontier reaches it"
-            )
-        else:
-            out.append(
-                f"hourglass {r['hourglass_metric']:.2f}{unit} with "
-                f"{_fmt_params(r['hourglass_params'])} parameters where conventional needs "
-                f"{_fmt_params(r['conventional_params'])} for {r['metric']:.2f}{unit} "
-                f"({r['ratio']:.2f}x the parameters)"
-            )
+    for leader, other in ((candidate, baseline), (baseline, candidate)):
+        best = frontier[frontier["family"] == other].sort_values("mean").iloc[-1]
+        never_said = False
+        for _, r in size_to_reach(frontier, leader, other).iterrows():
+            if math.isnan(r["other_size"]):
+                if not never_said:  # once: the lowest level it misses
+                    out.append(
+                        f"{other} never reaches the {r['metric']:.2f}{unit} that {leader} "
+                        f"reaches within {size_text(r['size'])} parameters: its best is "
+                        f"{best['mean']:.2f}{unit} within {size_text(best['size'])}"
+                    )
+                    never_said = True
+            elif r["other_size"] > r["size"]:
+                out.append(
+                    f"{leader} reaches {r['metric']:.2f}{unit} within {size_text(r['size'])} "
+                    f"parameters; {other} needs {size_text(r['other_size'])} "
+                    f"({r['ratio']:.2f}x the parameters, {r['other_metric']:.2f}{unit})"
+                )
     return out
 
 
 def _overlay(settings: ReportSettings, task: str, dataset: str) -> pd.DataFrame | None:
-    if settings.overlay in (False, "false", "none"):
+    if settings.overlay == "false":
         return None
     ref = reference_for(task, dataset, settings.metric)
-    if ref is None and settings.overlay in (True, "true"):
+    if ref is None and settings.overlay == "true":
         log.info(
             "the paper published no %s frontier for %s on %s: no overlay",
             settings.metric,
@@ -93,13 +133,28 @@ def _overlay(settings: ReportSettings, task: str, dataset: str) -> pd.DataFrame 
     return ref
 
 
+def _write(path: Path, write) -> Path:
+    """Write through a temporary file renamed into place: a killed report leaves no torn file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+    return path
+
+
 def _save(fig, folder: Path, stem: str, formats: tuple[str, ...]) -> list[Path]:
-    paths = []
-    for fmt in formats:
-        path = folder / f"{stem}.{fmt}"
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    return paths
+    return [
+        _write(folder / f"{stem}.{fmt}", lambda p, f=fmt: fig.savefig(p, format=f, dpi=150,
+               bbox_inches="tight"))
+        for fmt in formats
+    ]  # fmt: skip
+
+
+def _families(trials: pd.DataFrame, settings: ReportSettings) -> list[str]:
+    """Candidate first, baseline second, then any other family, registry order."""
+    present = set(trials.loc[trials["trained"], "family"].dropna())
+    order = [settings.candidate, settings.baseline, *FAMILIES]
+    ordered = [f for f in dict.fromkeys(order) if f in present]
+    return ordered + sorted(present - set(ordered))
 
 
 def report_studies(studies: list, folder: Path, settings: ReportSettings | None = None) -> dict:
@@ -121,6 +176,8 @@ def report_studies(studies: list, folder: Path, settings: ReportSettings | None 
             f"`hgsearch sweep` with the same overrides"
         )
     folder.mkdir(parents=True, exist_ok=True)
+    trials = with_size(trials)
+    families = _families(trials, settings)
     frontier = paper_frontier(trials, metric)
     pareto = pareto_set(trials, metric)
     configs = configurations(trials, metric)
@@ -132,50 +189,60 @@ def report_studies(studies: list, folder: Path, settings: ReportSettings | None 
         on_pareto=trials.index.isin(pareto.index),
     )
     task, dataset = trials["task"].dropna().iloc[0], trials["dataset"].dropna().iloc[0]
+    matched = trials.loc[trials["trained"], "budget_target"].notna().all()
+    budgets = list(settings.budgets or (sorted(set(configs["size"])) if matched else []))
     paths: dict[str, list[Path]] = {}
-    paths["trials_csv"] = [folder / "trials.csv"]
-    trials.to_csv(paths["trials_csv"][0], index=False)
-    paths["frontier_csv"] = [folder / "frontier.csv"]
-    frontier.to_csv(paths["frontier_csv"][0], index=False)
-    try:
+    paths["trials_csv"] = [_write(folder / "trials.csv", lambda p: trials.to_csv(p, index=False))]
+    paths["frontier_csv"] = [
+        _write(folder / "frontier.csv", lambda p: frontier.to_csv(p, index=False))
+    ]
+
+    try:  # parquet too, where pyarrow is installed
         import pyarrow  # noqa: F401
 
-        paths["trials_parquet"] = [folder / "trials.parquet"]
-        trials.to_parquet(paths["trials_parquet"][0], index=False)
+        paths["trials_parquet"] = [
+            _write(folder / "trials.parquet", lambda p: trials.to_parquet(p, index=False))
+        ]
     except ImportError:
         pass
 
     reference = _overlay(settings, task, dataset)
-    matched = size_column(trials) == "budget_target"
-    best = best_per_size(trials, metric) if matched else None
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    frontier_plot(ax, trials, frontier, metric, reference, best)
-    ax.set_title(f"{task} on {dataset}: {metric} vs trainable parameters")
+    heading = title(task, dataset, metric)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    frontier_plot(ax, trials, frontier, metric, families, reference, budgets if matched else None)
+    ax.set_title(heading, fontsize=10)
     paths["frontier_plot"] = _save(fig, folder, "frontier", settings.formats)
     plt.close(fig)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    scaling_plot(axes, best if matched else frontier)
+    scaling_plot(axes, best_per_size(trials, metric) if matched else frontier, families,
+                 budgets if matched else None)  # fmt: skip
     what = "best configuration per budget" if matched else "along the frontier"
-    fig.suptitle(f"Scaling pattern, {what} ({task}, {dataset})")
+    fig.suptitle(f"Shapes {what}: {heading}", fontsize=10)
     fig.tight_layout()
     paths["scaling_plot"] = _save(fig, folder, "scaling", settings.formats)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    progress_plot(ax, trials, metric)
-    ax.set_title("search progress")
+    progress_plot(ax, trials, metric, families)
+    ax.set_title("search progress", fontsize=10)
     paths["progress_plot"] = _save(fig, folder, "progress", settings.formats)
     plt.close(fig)
 
-    comparison = comparison_lines(frontier, metric)
+    comparison = comparison_lines(frontier, metric, settings.candidate, settings.baseline)
     table = frontier_table(frontier)
-    budgets = list(settings.budgets or [])
+    sizes = (
+        "a model's size is the budget it was built for (its exact count is within the "
+        "tolerance of it)"
+        if matched
+        else "a model's size is its exact trainable parameter count"
+    )
     lines = [
-        f"# {task} on {dataset}",
+        f"# {heading}",
         "",
         f"Studies: {names}",
         "",
-        f"Trained trials: {int(trials['trained'].sum())} "
-        f"(of {len(trials)} in total); frontier metric: {metric}.",
+        f"Trained trials: {int(trials['trained'].sum())} (of {len(trials)} in total); "
+        f'frontier metric: {metric}; {sizes}. "Within B" means a size of at most B, '
+        f"everywhere below.",
         "",
         "## Frontier (paper procedure)",
         "",
@@ -183,40 +250,27 @@ def report_studies(studies: list, folder: Path, settings: ReportSettings | None 
         table,
         "```",
         "",
-        "## Hourglass vs conventional",
+        f"## {settings.candidate} vs {settings.baseline}",
         "",
     ] + [f"- {c}" for c in comparison]
     if budgets:
         best = best_under_budgets(configs, budgets)
         lines += [
             "",
-            "## Best configuration under each budget",
+            "## Best configuration within each budget",
             "",
             "```",
             best.to_string(index=False),
             "```",
         ]
-        paths["budgets_csv"] = [folder / "budgets.csv"]
-        best.to_csv(paths["budgets_csv"][0], index=False)
-    paths["summary"] = [folder / "summary.md"]
-    paths["summary"][0].write_text("\n".join(lines) + "\n")
+        paths["budgets_csv"] = [
+            _write(folder / "budgets.csv", lambda p: best.to_csv(p, index=False))
+        ]
+    text = "\n".join(lines) + "\n"
+    paths["summary"] = [_write(folder / "summary.md", lambda p: p.write_text(text))]
 
     print(table)
     for c in comparison:
         print(c)
     print(f"wrote {', '.join(str(p) for ps in paths.values() for p in ps)}")
     return paths
-
-
-def settings_from(raw: dict) -> ReportSettings:
-    formats = tuple(raw.get("formats") or ("png",))
-    bad = [f for f in formats if f not in ("png", "svg", "pdf")]
-    if bad:
-        raise ValueError(f"report.formats: {bad[0]!r} is not one of png, svg, pdf")
-    budgets = raw.get("budgets")
-    return ReportSettings(
-        metric=str(raw.get("metric", "test_psnr")),
-        overlay=str(raw.get("overlay", "auto")).lower(),
-        formats=formats,
-        budgets=tuple(float(b) for b in budgets) if budgets else None,
-    )

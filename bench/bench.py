@@ -368,7 +368,7 @@ def search_efficiency(device, seeds: int, epochs: int, compare: bool = True) -> 
     from optuna._hypervolume import compute_hypervolume
 
     from hgsearch.search.cli import conf_dir
-    from hgsearch.search.sampler import make_sampler
+    from hgsearch.search.sampler import SamplerSettings, make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -400,7 +400,12 @@ def search_efficiency(device, seeds: int, epochs: int, compare: bool = True) -> 
     }
     for label, raw in samplers.items():
         needed = [
-            trials_to_target(table, make_sampler({**raw, "seed": seed}, "bench", 0), target, hv)
+            trials_to_target(
+                table,
+                make_sampler(SamplerSettings(**{**raw, "seed": seed}), "bench", 0),
+                target,
+                hv,
+            )
             for seed in range(seeds)
         ]
         out[label] = {

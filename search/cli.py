@@ -1,36 +1,63 @@
-"""`hgsearch <command> [hydra overrides...]`: the thin shell around the library.
+"""`hgsearch <command> [key=value ...]`: the thin shell around the library.
 
-Configs are composed with Hydra's compose API from the `conf` package, so the installed command
-finds them from any working directory. User mistakes end in one line on stderr and exit code 2.
+Configs are composed with Hydra's compose API from the `hgsearch.conf` package, so the
+installed command finds them from any working directory, then parsed once into a typed
+`Config`. User mistakes end in one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-USAGE = """usage: hgsearch <command> [key=value ...]
-
-commands:
-  sweep     search both families under parameter budgets (resumes a stored study)
-  status    list the studies in a storage with trial counts and the best trial per family
-  frontier  Pareto frontiers, comparison numbers, plots and tables from stored studies
-  train     train one model and print one JSON line with its metrics
-  params    print the exact parameter counts of one model as JSON
-
-Overrides use Hydra syntax, e.g. `hgsearch train arch=conventional arch.d_h=905 train.epochs=5`.
-Groups: task, dataset, arch, train, sampler, storage, search, experiment.
-"""
 
 log = logging.getLogger("hgsearch")
 
 
-class UserError(Exception):
-    """Raised for input the user must fix; printed as one line."""
+@dataclass(frozen=True)
+class Command:
+    summary: str
+    keys: str  # the main keys, for --help
+    run: Callable[[list[str]], int]
+
+
+def _commands() -> dict[str, Command]:
+    return {
+        "sweep": Command(
+            "search the families under parameter budgets and report their frontiers; the same "
+            "command again resumes the stored studies",
+            "experiment=, search.families, search.n_trials, search.budget.targets, "
+            "search.replicas, space.<family>.*, sampler=, storage=, workers=, device=, run_dir=",
+            _sweep,
+        ),
+        "status": Command(
+            "list the studies in a storage with trial counts and the best trial of each",
+            "storage=, storage.url=, run_dir=",
+            lambda o: _with_config(o, "status"),
+        ),
+        "frontier": Command(
+            "Pareto frontiers, comparison, plots and tables of stored studies (the same "
+            "overrides as their sweep)",
+            "experiment=, report.metric, report.candidate, report.baseline, report.formats, "
+            "report.budgets, run_dir=",
+            lambda o: _with_config(o, "frontier"),
+        ),
+        "train": Command(
+            "train one model and print one JSON line with its metrics",
+            "arch=, arch.d_z, arch.d_h, arch.depth, arch.fix_w_in, task=, dataset=, "
+            "train.epochs, train.lr, train.batch_size, device=",
+            lambda o: _with_config(o, "train"),
+        ),
+        "params": Command(
+            "print the exact parameter counts of one model as one JSON line",
+            "arch=, arch.d_z, arch.d_h, arch.depth, arch.fix_w_in, task=, dataset=",
+            lambda o: _with_config(o, "params"),
+        ),
+    }
 
 
 def conf_dir() -> Path:
@@ -39,18 +66,85 @@ def conf_dir() -> Path:
     return Path(conf.__file__).resolve().parent
 
 
-def compose(overrides: list[str]) -> dict[str, Any]:
-    """Compose conf/config.yaml with overrides into plain, resolved containers."""
+def groups() -> dict[str, list[str]]:
+    """Each config group and its options, as the conf package holds them."""
+    root = conf_dir()
+    return {
+        d.name: sorted(p.stem for p in d.glob("*.yaml"))
+        for d in sorted(root.iterdir())
+        if d.is_dir() and d.name != "hydra" and any(d.glob("*.yaml"))
+    }
+
+
+def usage() -> str:
+    lines = ["usage: hgsearch <command> [key=value ...]", "", "commands:"]
+    lines += [f"  {name:<9} {c.summary}" for name, c in _commands().items()]
+    lines += [
+        "",
+        "`hgsearch <command> --help` shows a command's keys and the config groups;",
+        "`hgsearch <command> --cfg job` prints the composed configuration;",
+        "`hgsearch --version` prints the version. Overrides use Hydra syntax, e.g.",
+        "`hgsearch train arch=conventional arch.d_h=905 train.epochs=5`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def command_help(name: str) -> str:
+    c = _commands()[name]
+    lines = [f"usage: hgsearch {name} [key=value ...]", "", c.summary, "", f"main keys: {c.keys}"]
+    lines += ["", "config groups (group=option):"]
+    lines += [f"  {g:<11} {', '.join(opts)}" for g, opts in groups().items()]
+    if name == "sweep":
+        lines += [
+            "",
+            "-m key=a,b runs one study per value (the value joins the study name and run "
+            "folder); -m worker=0,1 hydra/launcher=slurm submits cluster workers.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    return text or type(exc).__name__
+
+
+def _nearest_key(key: str, overrides: list[str]) -> str:
+    """The message for an override of a key the config does not have."""
+    from omegaconf import OmegaConf
+
+    from .errors import unknown_key
+
+    rest = [o for o in overrides if not o.split("=", 1)[0].lstrip("+~").startswith(key)]
+    try:
+        cfg = OmegaConf.to_container(_compose_raw(rest), resolve=False)
+    except Exception:  # noqa: BLE001 - only for the hint
+        cfg = {}
+    section, _, leaf = key.rpartition(".")
+    node: Any = cfg
+    for part in section.split(".") if section else []:
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    known = list(node) if isinstance(node, dict) else []
+    return str(unknown_key(section, leaf, known))
+
+
+def _compose_raw(overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return hydra_compose("config", overrides=overrides)
+
+
+def compose(overrides: list[str]) -> dict[str, Any]:
+    """Compose conf/config.yaml with overrides into plain, resolved containers."""
     from hydra.errors import HydraException, MissingConfigException
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    from .errors import UserError
+
     try:
-        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            cfg = hydra_compose("config", overrides=overrides)
-        out = OmegaConf.to_container(cfg, resolve=True)
+        out = OmegaConf.to_container(_compose_raw(overrides), resolve=True)
     except MissingConfigException as exc:
         group = (exc.missing_cfg_file or "").split("/")[0]
         if exc.options and group:
@@ -60,168 +154,56 @@ def compose(overrides: list[str]) -> dict[str, Any]:
             ) from None
         raise UserError(_first_line(exc)) from None
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
+        missing = re.search(r"Could not override '([^']+)'", str(exc))
+        if missing:
+            raise UserError(_nearest_key(missing.group(1), overrides)) from None
         raise UserError(_first_line(exc)) from None
     return out  # type: ignore[return-value]
 
 
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
-    return text or type(exc).__name__
+def config_from(overrides: list[str]):
+    from .config import parse
+
+    return parse(compose(overrides))
 
 
-def settings_from(overrides: list[str]):
-    from .settings import from_config
+def _with_config(overrides: list[str], name: str) -> int:
+    from . import commands
 
-    return from_config(compose(overrides))
-
-
-def emit(record: dict[str, Any]) -> None:
-    """The machine-readable last line of a command (strict JSON: NaN becomes null)."""
-    clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in record.items()}
-    print(json.dumps(clean, allow_nan=False), flush=True)
+    return getattr(commands, name)(config_from(overrides))
 
 
-def cmd_params(overrides: list[str]) -> int:
-    from ..models import count_params
+def _sweep(overrides: list[str]) -> int:
+    from . import commands, workers
 
-    s = settings_from(overrides)
-    spec = s.spec()
-    counts = count_params(spec)
-    emit(
-        {
-            "family": spec.family,
-            "params": counts.trainable,
-            "params_total": counts.total,
-            "d_x": spec.d_x,
-            "d_y": spec.d_y,
-            "d_z": spec.d_z,
-            "d_h": spec.d_h,
-            "depth": spec.depth,
-            "fix_w_in": spec.fix_w_in,
-            "task": s.task.name,
-            "dataset": s.data.name,
-        }
-    )
+    if "-m" in overrides or "--multirun" in overrides:
+        return workers.multirun(overrides, commands.sweep)
+    return commands.sweep(config_from(overrides), overrides)
+
+
+def _print_config(overrides: list[str]) -> int:
+    """`--cfg job`: the composed configuration (of the first job, with -m), checked as a run
+    would check it."""
+    from omegaconf import OmegaConf
+
+    from .workers import first_job
+
+    overrides = first_job(overrides)
+    config_from(overrides)  # the same checks as a real run
+    print(OmegaConf.to_yaml(_compose_raw(overrides)), end="")
     return 0
-
-
-def cmd_train(overrides: list[str]) -> int:
-    from ..models import count_params
-    from .data import load
-    from .tasks import prepare
-    from .train import precision_note, resolve_device, train
-
-    s = settings_from(overrides)
-    spec = s.spec()  # shape errors before any data is read
-    device = resolve_device(s.device)
-    if note := precision_note(s.train, device):
-        log.warning(note)
-    from .sweep import set_threads
-
-    set_threads(s.raw.get("threads"))
-    splits = load(s.data)
-    data = prepare(splits, s.task, device)
-    if data.d_x != spec.d_x:  # pragma: no cover - guarded by IMAGE_SHAPES
-        raise UserError(f"data gives d_x={data.d_x}, expected {spec.d_x}")
-    counts = count_params(spec)
-    log.info(
-        "training %s (d_z=%d, d_h=%d, depth=%d; %d trainable parameters) on %s/%s, %d epochs, %s",
-        spec.family,
-        spec.d_z,
-        spec.d_h,
-        spec.depth,
-        counts.trainable,
-        s.task.name,
-        s.data.name,
-        s.train.epochs,
-        device,
-    )
-    with progress(total=s.train.epochs, unit="epoch") as bar:
-        result = train(spec, data, s.train, device, report=bar)
-    emit(
-        {
-            "family": spec.family,
-            "params": counts.trainable,
-            "params_total": counts.total,
-            "d_z": spec.d_z,
-            "d_h": spec.d_h,
-            "depth": spec.depth,
-            "task": s.task.name,
-            "dataset": s.data.name,
-            "status": result.status,
-            "eval_psnr": round(result.eval_psnr, 4),
-            "test_psnr": round(result.test_psnr, 4),
-            "eval_psnr_image": round(result.eval_psnr_image, 4),
-            "test_psnr_image": round(result.test_psnr_image, 4),
-            "eval_ssim": round(result.eval_ssim, 5),
-            "test_ssim": round(result.test_ssim, 5),
-            "best_epoch": result.best_epoch,
-            "seconds": round(result.seconds, 2),
-            "device": result.device,
-        }
-    )
-    if result.status != "ok":
-        print(
-            f"hgsearch train: training diverged (loss became NaN/inf): lower train.lr "
-            f"(now {s.train.lr:g})",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-class progress:
-    """A tqdm bar on a TTY, plain log lines otherwise; called as report(epoch, metrics)."""
-
-    def __init__(self, total: int, unit: str) -> None:
-        self.total, self.unit, self.bar = total, unit, None
-
-    def __enter__(self) -> progress:
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=self.total, unit=self.unit, file=sys.stderr, leave=False)
-        return self
-
-    def __call__(self, step: int, metrics: dict[str, float]) -> None:
-        if self.bar is not None:
-            self.bar.n = step
-            self.bar.set_postfix(eval_psnr=f"{metrics.get('psnr', float('nan')):.2f}")
-        else:
-            log.info(
-                "%s %d/%d eval PSNR %.2f dB",
-                self.unit,
-                step,
-                self.total,
-                metrics.get("psnr", float("nan")),
-            )
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _commands() -> dict[str, Callable[[list[str]], int]]:
-    from . import sweep
-
-    return {
-        "train": cmd_train,
-        "params": cmd_params,
-        "sweep": sweep.cmd_sweep,
-        "status": sweep.cmd_status,
-        "frontier": sweep.cmd_frontier,
-    }
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean 'fix your input', each printed as one line."""
     from ..models import SpecError
     from .data import DataError
-    from .settings import ConfigError
+    from .errors import ConfigError, UserError
+    from .record import RecordError
     from .store import StorageError
     from .train import DeviceError
 
-    return (UserError, SpecError, DataError, ConfigError, StorageError, DeviceError)
+    return (UserError, SpecError, DataError, ConfigError, StorageError, DeviceError, RecordError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,8 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
     )
+    if argv[:1] in (["--version"], ["-V"]):
+        from .. import __version__
+
+        print(f"hgsearch {__version__}")
+        return 0
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE, end="")
+        print(usage(), end="")
         return 0 if argv else 2
     command, overrides = argv[0], argv[1:]
     import warnings
@@ -245,8 +232,17 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if "-h" in overrides or "--help" in overrides:
+        print(command_help(command), end="")
+        return 0
     try:
-        return commands[command](overrides)
+        if "--cfg" in overrides:
+            i = overrides.index("--cfg")
+            what = overrides[i + 1 : i + 2]
+            if what != ["job"]:
+                raise _usage_error(f"--cfg takes `job` (got {' '.join(what) or 'nothing'})")
+            return _print_config(overrides[:i] + overrides[i + 2 :])
+        return commands[command].run(overrides)
     except user_errors() as exc:
         print(f"hgsearch {command}: error: {_first_line(exc)}", file=sys.stderr)
         return 2
@@ -258,8 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":  # pragma: no cover
-    # Import by name so exception classes are the same objects as in the library modules.
-    from .cli import main as _main
+def _usage_error(message: str) -> Exception:
+    from .errors import UserError
 
-    sys.exit(_main())
+    return UserError(message)

@@ -20,14 +20,14 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from . import record
+from .goal import Goal, trained_trials
 from .interrupt import deferred, interruptible
+from .record import RECORDED
 from .space import Budget, Candidate, FamilySpace, Infeasible, sample
 from .tasks import TaskData
 from .train import TrainResult, TrainSettings, train
 
-METRICS = ("eval_psnr", "test_psnr", "eval_ssim", "test_ssim")  # choices of search/report.metric
-# Recorded on every trained trial; `*_psnr_image` (mean of per-image PSNRs) only for the record.
-RECORDED = (*METRICS, "eval_psnr_image", "test_psnr_image")
 TARGET_REACHED = "the study reached its target"  # a pruned trial's violation: nothing tried
 
 
@@ -77,28 +77,6 @@ def set_constraint(trial: Any, value: float) -> None:
         trial.set_user_attr("constraint", [value])
 
 
-def trained_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Finished trials that trained a model (not reused, not pruned)."""
-    return [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.user_attrs.get("trained")
-    ]
-
-
-def training_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """RUNNING trials that have started training (each records its seeds first).
-
-    A trial still choosing its configuration, or about to reuse a stored result or step aside
-    for a twin, is not counted: counting it would let workers stop one trial short.
-    """
-    return [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if "seeds" in t.user_attrs
-    ]
-
-
 @dataclass
 class Objective:
     space: FamilySpace
@@ -112,79 +90,77 @@ class Objective:
     device: str = "cpu"
     train_fn: Callable[..., TrainResult] = train
     log_dir: Path | None = None
-    meta: dict[str, Any] = field(default_factory=dict)  # recorded on every trial
-    on_result: Callable[[Any, dict[str, Any]], None] | None = None
-    target: int | None = None  # the study's total of trained trials (shared by all workers)
+    meta: dict[str, Any] = field(default_factory=dict)  # TrialRecord fields for every trial
+    goal: Goal | None = None  # the study's target, shared by all workers
 
     def __call__(self, trial: Any) -> tuple[float, float]:
-        for key, value in self.meta.items():
-            trial.set_user_attr(key, value)
+        record.write(trial, **self.meta)
         # Another worker may have filled the study since this one last looked.
-        if self._target_reached(trial):
-            trial.set_user_attr("violation", TARGET_REACHED)
+        if self._target_met(trial):
+            record.write(trial, violation=TARGET_REACHED)
             raise optuna.TrialPruned(TARGET_REACHED)
         try:
             cand = sample(
                 trial, self.space, self.budget, self.data.d_x, self.data.d_y, self.fix_w_in
             )
         except Infeasible as exc:
-            trial.set_user_attr("violation", str(exc))
+            record.write(trial, violation=str(exc))
             set_constraint(trial, 1.0)
             raise optuna.TrialPruned(str(exc)) from None
         set_constraint(trial, 0.0)
         self._record_arch(trial, cand)
         twin = self._running_twin(trial, cand)
         if twin is not None:  # another worker is training this configuration right now
-            trial.set_user_attr("duplicate_of", twin.number)
+            record.write(trial, duplicate_of=twin.number)
             raise optuna.TrialPruned(f"trial {twin.number} is training this configuration")
         previous = self._already_trained(trial, cand)
-        if previous is not None and self._target_reached(trial):
+        if previous is not None and self._target_met(trial):
             # Reusing a result adds nothing once the target is met or about to be (e.g. an
             # exhausted grid whose last points are training in other workers).
-            trial.set_user_attr("violation", TARGET_REACHED)
+            record.write(trial, violation=TARGET_REACHED)
             raise optuna.TrialPruned(TARGET_REACHED)
         if previous is not None:
-            trial.set_user_attr("trained", False)
-            trial.set_user_attr("reused_from", previous.number)
-            for key in (*RECORDED, "seconds"):
-                if key in previous.user_attrs:
-                    trial.set_user_attr(key, previous.user_attrs[key])
+            old = record.read(previous)
+            record.write(
+                trial,
+                trained=False,
+                reused_from=previous.number,
+                seconds=old.seconds,
+                **{key: getattr(old, key) for key in RECORDED},
+            )
             return tuple(previous.values)  # type: ignore[return-value]
         return self._train(trial, cand)
 
     def _record_arch(self, trial: Any, cand: Candidate) -> None:
         s = cand.spec
-        for key, value in (
-            ("family", s.family),
-            ("d_z", s.d_z),
-            ("d_h", s.d_h),
-            ("depth", s.depth),
-            ("lr", cand.lr),
-            ("fix_w_in", s.fix_w_in),
-            ("params", cand.params),
-            ("params_total", cand.params_total),
-            ("config_key", cand.key),
-            ("budget_target", cand.target),
-        ):
-            trial.set_user_attr(key, value)
+        record.write(
+            trial,
+            family=s.family,
+            d_z=s.d_z,
+            d_h=s.d_h,
+            depth=s.depth,
+            lr=cand.lr,
+            fix_w_in=s.fix_w_in,
+            params=cand.params,
+            params_total=cand.params_total,
+            config_key=cand.key,
+            budget_target=cand.target,
+        )
 
     def _already_trained(self, trial: Any, cand: Candidate) -> optuna.trial.FrozenTrial | None:
         study = getattr(trial, "study", None)
         if study is None:
             return None
         for t in trained_trials(study):
-            if t.user_attrs.get("config_key") == cand.key:
+            if record.read(t).config_key == cand.key:
                 return t
         return None
 
-    def _target_reached(self, trial: Any) -> bool:
-        """Trained trials, plus those training now in other workers (they will finish), meet
-        the study's target. A retried trial inherits its seeds: it must not count itself."""
+    def _target_met(self, trial: Any) -> bool:
         study = getattr(trial, "study", None)
-        if not self.target or study is None:
+        if self.goal is None or study is None:
             return False
-        others = [t for t in training_trials(study) if t.number != trial.number]
-        return len(trained_trials(study)) + len(others) >= self.target
+        return self.goal.target_met(study, exclude=trial.number)
 
     def _running_twin(self, trial: Any, cand: Candidate) -> optuna.trial.FrozenTrial | None:
         """An earlier RUNNING trial with the same configuration (shared storages only).
@@ -196,7 +172,7 @@ class Objective:
         if study is None:
             return None
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if t.number < trial.number and t.user_attrs.get("config_key") == cand.key:
+            if t.number < trial.number and record.read(t).config_key == cand.key:
                 return t
         return None
 
@@ -204,10 +180,11 @@ class Objective:
         study = getattr(trial, "study", None)
         if study is None or not self.early_stop.enabled:
             return []
-        return [
-            (t.user_attrs["params"], t.user_attrs.get("epoch_psnr", {}))
-            for t in trained_trials(study)
-        ]
+        out = []
+        for t in trained_trials(study):
+            r = record.read(t)
+            out.append((r.params, r.epoch_psnr or {}))
+        return out
 
     def _train(self, trial: Any, cand: Candidate) -> tuple[float, float]:
         finished = self._finished_histories(trial)
@@ -220,14 +197,12 @@ class Objective:
             )
             if reason:
                 with deferred():  # storage writes inside the training run
-                    trial.set_user_attr("epoch_psnr", epoch_psnr)
-                    trial.set_user_attr("pruned_reason", reason)
-                    trial.set_user_attr("trained", False)
+                    record.write(trial, epoch_psnr=epoch_psnr, pruned_reason=reason, trained=False)
                 raise optuna.TrialPruned(reason)
 
         results: list[TrainResult] = []
         seeds = [self.train_settings.seed + r for r in range(self.replicas)]
-        trial.set_user_attr("seeds", seeds)
+        record.write(trial, seeds=seeds)
         for i, seed in enumerate(seeds):
             settings = replace(self.train_settings, lr=cand.lr, seed=seed)
             with interruptible():  # Ctrl-C stops training at once (search/interrupt.py)
@@ -236,20 +211,13 @@ class Objective:
                 )
             results.append(result)
             if result.status != "ok" or not math.isfinite(getattr(result, self.metric)):
-                trial.set_user_attr("status", "diverged")
-                trial.set_user_attr("epoch_psnr", epoch_psnr)
-                self._log(trial, cand, results)
+                record.write(trial, status="diverged", epoch_psnr=epoch_psnr)
+                self._log(trial, cand, seeds, results)
                 raise Diverged(f"training diverged (seed {seed}, lr {cand.lr:g})")
-        record = self._summary(results)
-        record["epoch_psnr"] = epoch_psnr
-        for key, value in record.items():
-            trial.set_user_attr(key, value)
-        trial.set_user_attr("status", "ok")
-        trial.set_user_attr("trained", True)
-        self._log(trial, cand, results)
-        if self.on_result is not None:
-            self.on_result(trial, record)
-        return record[self.metric], float(cand.params)
+        summary = self._summary(results)
+        record.write(trial, **summary, epoch_psnr=epoch_psnr, status="ok", trained=True)
+        self._log(trial, cand, seeds, results)  # after the record: a log is optional
+        return summary[self.metric], float(cand.params)
 
     @staticmethod
     def _summary(results: list[TrainResult]) -> dict[str, Any]:
@@ -268,28 +236,22 @@ class Objective:
         out["best_epoch"] = results[0].best_epoch
         return out
 
-    def _log(self, trial: Any, cand: Candidate, results: list[TrainResult]) -> None:
+    def _log(self, trial: Any, cand: Candidate, seeds: list[int], results: list[TrainResult]):
+        """One JSON line per evaluated epoch and per seed's result, under log_dir."""
         if self.log_dir is None:
             return
+        lines = [{"trial": trial.number, "config": cand.key, "params": cand.params}]
+        for seed, r in zip(seeds, results, strict=False):
+            lines += [{"seed": seed, **h} for h in r.history]
+            lines.append(
+                {
+                    "seed": seed,
+                    "status": r.status,
+                    "eval_psnr": r.eval_psnr,
+                    "test_psnr": r.test_psnr,
+                    "seconds": r.seconds,
+                }
+            )
         self.log_dir.mkdir(parents=True, exist_ok=True)
         path = self.log_dir / f"trial_{trial.number:05d}.jsonl"
-        with path.open("w") as fh:
-            fh.write(
-                json.dumps({"trial": trial.number, "config": cand.key, "params": cand.params})
-                + "\n"
-            )
-            for seed, r in zip(trial.user_attrs.get("seeds", []), results, strict=False):
-                for h in r.history:
-                    fh.write(json.dumps({"seed": seed, **h}) + "\n")
-                fh.write(
-                    json.dumps(
-                        {
-                            "seed": seed,
-                            "status": r.status,
-                            "eval_psnr": r.eval_psnr,
-                            "test_psnr": r.test_psnr,
-                            "seconds": r.seconds,
-                        }
-                    )
-                    + "\n"
-                )
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))

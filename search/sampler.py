@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,20 +18,37 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
-from .settings import ConfigError
+from .errors import ConfigError
 
 SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
 EXHAUSTIVE_MAX = 10_000  # default: finite spaces up to this many configurations are rated whole
 
 
-def sampler_seed(raw: dict[str, Any], study_name: str, worker: int) -> int:
+@dataclass(frozen=True)
+class SamplerSettings:
+    """The `sampler` group; each sampler reads the options it has."""
+
+    name: str = "tpe"
+    seed: int | None = None  # None: derived from the study name, distinct per worker
+    n_startup_trials: int = 5  # tpe, gp
+    exhaustive_max: int = EXHAUSTIVE_MAX  # tpe
+    population_size: int = 20  # nsga2
+
+    def __post_init__(self) -> None:
+        for key, low in (("n_startup_trials", 0), ("exhaustive_max", 0), ("population_size", 2)):
+            if getattr(self, key) < low:
+                raise ConfigError(
+                    f"sampler.{key}={getattr(self, key)!r}: give a whole number >= {low}"
+                )
+
+
+def sampler_seed(settings: SamplerSettings, study_name: str, worker: int) -> int:
     """The configured seed, or one derived from the study name; distinct per worker.
 
     The grid sampler must get the same seed in every worker, so its seed ignores `worker`.
     """
-    base = raw.get("seed")
-    base = zlib.crc32(study_name.encode()) if base is None else int(base)
-    return base if raw.get("name") == "grid" else base + 7919 * worker
+    base = zlib.crc32(study_name.encode()) if settings.seed is None else settings.seed
+    return base if settings.name == "grid" else base + 7919 * worker
 
 
 def _steps(dist: BaseDistribution) -> int | None:
@@ -169,26 +187,15 @@ class ExhaustiveTPESampler(optuna.samplers.TPESampler):
         return super()._compute_acquisition_func(samples, mpe_below, mpe_above)
 
 
-def _int_option(raw: dict[str, Any], key: str, default: int, low: int) -> int:
-    value = raw.get(key, default)
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = low - 1
-    if isinstance(value, bool) or number < low or number != value:
-        raise ConfigError(f"sampler.{key}={value!r}: give a whole number >= {low}")
-    return number
-
-
 def make_sampler(
-    raw: dict[str, Any], study_name: str, worker: int, grid: dict[str, list] | None = None
+    settings: SamplerSettings, study_name: str, worker: int, grid: dict[str, list] | None = None
 ) -> optuna.samplers.BaseSampler:
-    name = raw.get("name")
-    seed = sampler_seed(raw, study_name, worker)
-    startup = _int_option(raw, "n_startup_trials", 5, 0)
+    name = settings.name
+    seed = sampler_seed(settings, study_name, worker)
+    startup = settings.n_startup_trials
     if name == "tpe":
         return ExhaustiveTPESampler(
-            exhaustive_max=_int_option(raw, "exhaustive_max", EXHAUSTIVE_MAX, 0),
+            exhaustive_max=settings.exhaustive_max,
             seed=seed,
             multivariate=True,
             group=True,
@@ -196,9 +203,7 @@ def make_sampler(
             constant_liar=True,
         )
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(
-            seed=seed, population_size=_int_option(raw, "population_size", 20, 2)
-        )
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=settings.population_size)
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
     if name == "random":

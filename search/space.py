@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import MLPSpec, SpecError, count_params, width_for_budget
-from .settings import ConfigError
+from ..models import MLPSpec, SpecError, count_params, family, trainable_params, width_for_budget
+from .errors import ConfigError, unknown_key
 
 INT_KEYS = ("d_z", "d_h", "depth")
 KEYS = (*INT_KEYS, "lr", "arch")
@@ -63,8 +63,8 @@ class FamilySpace:
 
     @property
     def derived(self) -> str:
-        """The width a budget target fixes: hourglass d_z, conventional d_h."""
-        return "d_z" if self.family == "hourglass" else "d_h"
+        """The width a budget target fixes (the family decides)."""
+        return family(self.family).derived
 
 
 @dataclass(frozen=True)
@@ -135,19 +135,30 @@ def parse_dim(name: str, raw: Any, family: str, d_x: int) -> Dim:
     return Dim(name, low=low, high=high, log=log, step=None if step is None else float(step))
 
 
-def parse_family_space(family: str, raw: dict[str, Any], d_x: int) -> FamilySpace:
+def parse_family_space(name: str, raw: dict[str, Any], d_x: int) -> FamilySpace:
     unknown = sorted(set(raw) - set(KEYS))
     if unknown:
-        raise ConfigError(f"space.{family}.{unknown[0]} is not a search key; use {', '.join(KEYS)}")
-    dims = {name: parse_dim(name, value, family, d_x) for name, value in raw.items()}
+        raise ConfigError(f"space.{name}.{unknown[0]} is not a search key; use {', '.join(KEYS)}")
+    fam = family(name)
+    fixed = sorted(set(raw) & set(INT_KEYS) - set(fam.sampled))
+    if fixed:
+        raise ConfigError(
+            f"space.{name}.{fixed[0]}: {name} does not sample {fixed[0]} ({fam.rule}); "
+            f"its space takes {', '.join(fam.sampled)} and lr"
+        )
+    dims = {name_: parse_dim(name_, value, name, d_x) for name_, value in raw.items()}
     if "lr" not in dims:
-        raise ConfigError(f"space.{family} needs an lr entry (choices or a range)")
+        raise ConfigError(f"space.{name} needs an lr entry (choices or a range)")
     if "arch" in dims and any(k in dims for k in INT_KEYS):
-        raise ConfigError(f"space.{family}: give either arch configs or d_z/d_h/depth, not both")
-    return FamilySpace(family, dims)
+        raise ConfigError(f"space.{name}: give either arch configs or d_z/d_h/depth, not both")
+    return FamilySpace(name, dims)
 
 
 def parse_budget(raw: dict[str, Any]) -> Budget:
+    for key in raw:
+        if key not in ("min_params", "max_params", "targets", "tolerance"):
+            raise unknown_key("search.budget", str(key), Budget.__dataclass_fields__)
+
     def num(key: str) -> float | None:
         value = raw.get(key)
         if value is None:
@@ -221,17 +232,10 @@ def sample(
     if budget.matched and "arch" not in dims:
         target = float(trial.suggest_categorical("budget", list(budget.targets)))
         values[space.derived] = width_for_budget(
-            space.family,
-            target,
-            d_x=d_x,
-            d_y=d_y,
-            depth=values["depth"],
-            d_h=values.get("d_h"),
-            fix_w_in=fix_w_in,
+            space.family, target, values, d_x=d_x, d_y=d_y, fix_w_in=fix_w_in
         )
     lr = float(suggest(trial, dims["lr"]))
-    if space.family == "conventional":
-        values.setdefault("d_z", d_y)
+    values = family(space.family).complete(values, d_y)
     missing = [k for k in INT_KEYS if k not in values]
     if missing:
         raise ConfigError(f"space.{space.family} gives no {missing[0]}")
@@ -257,23 +261,27 @@ def sample(
 def param_range(space: FamilySpace, d_x: int, d_y: int, fix_w_in: bool) -> tuple[int, int]:
     """Smallest and largest trainable count the space can produce (P grows with each width)."""
 
-    def count(d_z: int, d_h: int, depth: int) -> int:
-        w_in = 0 if fix_w_in else d_z * d_x
-        return w_in + 2 * depth * d_z * d_h + d_y * d_z
+    def count(values: dict[str, int]) -> int:
+        full = family(space.family).complete(values, d_y)
+        return trainable_params(d_x, d_y, *(int(full[k]) for k in INT_KEYS), fix_w_in)
 
     dims = space.dims
     if "arch" in dims:
-        sizes = [count(*(int(v) for v in c.split("x"))) for c in dims["arch"].choices]
+        sizes = [
+            count(dict(zip(INT_KEYS, map(int, c.split("x")), strict=True)))
+            for c in dims["arch"].choices
+        ]
         return min(sizes), max(sizes)
-    lo = {k: (dims[k].bounds()[0] if k in dims else d_y) for k in INT_KEYS}
-    hi = {k: (dims[k].bounds()[1] if k in dims else d_y) for k in INT_KEYS}
-    return count(*(int(lo[k]) for k in INT_KEYS)), count(*(int(hi[k]) for k in INT_KEYS))
+    sampled = [k for k in INT_KEYS if k in dims]
+    lo = {k: int(dims[k].bounds()[0]) for k in sampled}
+    hi = {k: int(dims[k].bounds()[1]) for k in sampled}
+    return count(lo), count(hi)
 
 
 def check_feasible(space: FamilySpace, budget: Budget, d_x: int, d_y: int, fix_w_in: bool) -> None:
     """Refuse a space or budget that no configuration can meet, before any trial runs."""
     if "arch" not in space.dims:
-        needed = [k for k in INT_KEYS if not (k == "d_z" and space.family == "conventional")]
+        needed = list(family(space.family).sampled)
         if budget.matched:
             needed = [k for k in needed if k != space.derived]
         missing = [k for k in needed if k not in space.dims]

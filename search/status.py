@@ -6,7 +6,8 @@ from collections import Counter
 
 import optuna
 
-from .objective import trained_trials
+from . import record
+from .goal import trained_trials
 from .store import study_names
 
 
@@ -29,14 +30,14 @@ def status_rows(storage: optuna.storages.BaseStorage) -> list[dict]:
             "metric": metric,
         }
         if best is not None:
-            a = best.user_attrs
+            r = record.read(best)
             row.update(
                 best=best.values[0],
                 best_trial=best.number,
-                best_arch=f"{a['d_z']}x{a['d_h']}x{a['depth']}",
-                best_lr=a["lr"],
-                best_params=a["params"],
-                test_psnr=a.get("test_psnr"),
+                best_arch=r.arch,
+                best_lr=r.lr,
+                best_params=r.params,
+                test_psnr=r.test_psnr,
             )
         rows.append(row)
     return rows

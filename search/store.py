@@ -60,12 +60,6 @@ def redact(text: str) -> str:
     return text.replace(pw, "***") if pw else text
 
 
-def from_config(raw: dict[str, Any]) -> StorageSettings:
-    from .settings import build
-
-    return build(StorageSettings, raw, "storage")
-
-
 def sqlite_path(url: str) -> Path | None:
     if url.startswith("sqlite:///"):
         return Path(url[len("sqlite:///") :])

@@ -47,3 +47,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """Sweeps run through the CLI in this process train with the instant fake trainer."""
+    from hgsearch.search import commands
+    from tests.fakes import FakeTrainer
+
+    fake = FakeTrainer()
+    real = commands.run_family
+    monkeypatch.setattr(commands, "run_family", lambda *a, **k: real(*a, **{**k, "train_fn": fake}))
+    return fake

@@ -13,11 +13,12 @@ import optuna
 import pytest
 import torch
 
-from hgsearch.search.objective import trained_trials
-from hgsearch.search.sweep import make_plan, run_family
+from hgsearch.search.goal import trained_trials
+from hgsearch.search.plan import make_plan
+from hgsearch.search.study import run_family
 from tests.fakes import FakeTrainer
 
-HG = shutil.which("hgsearch")
+HG = [sys.executable, "-m", "hgsearch"]  # the installed command's module
 SMOKE = ["experiment=smoke", "device=cpu", "threads=1"]
 
 CASES = [
@@ -51,7 +52,7 @@ def existing(tmp_path_factory):
     """A run folder whose study existed before any bad command."""
     root = tmp_path_factory.mktemp("bad")
     subprocess.run(
-        [HG, "sweep", *SMOKE, f"run_dir={root}"], check=True, capture_output=True, timeout=300
+        [*HG, "sweep", *SMOKE, f"run_dir={root}"], check=True, capture_output=True, timeout=300
     )
     (root / "empty").mkdir()
     broken = root / "broken"
@@ -67,7 +68,6 @@ def existing(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(HG is None, reason="the hgsearch command is not installed")
 @pytest.mark.parametrize(("args", "needle"), CASES, ids=[" ".join(c[0]) for c in CASES])
 def test_bad_input_table(existing, args, needle):
     if "device=cuda" in args and torch.cuda.is_available():
@@ -78,7 +78,7 @@ def test_bad_input_table(existing, args, needle):
     for key, value in places.items():
         args = [a.replace(key, str(value)) for a in args]
     proc = subprocess.run(
-        [HG, args[0], *SMOKE, f"run_dir={existing}", *args[1:]],
+        [*HG, args[0], *SMOKE, f"run_dir={existing}", *args[1:]],
         capture_output=True,
         text=True,
         timeout=120,
@@ -137,7 +137,7 @@ def test_diverging_trials_fail_and_the_sweep_goes_on(tmp_path):
 def test_out_of_memory_fails_the_trial_and_the_sweep_goes_on(tmp_path, digits_splits):
     from omegaconf import OmegaConf
 
-    from hgsearch.search.settings import from_config
+    from hgsearch.search.config import parse as from_config
     from hgsearch.search.tasks import prepare
     from tests.conftest import compose_cfg
 
@@ -150,7 +150,7 @@ def test_out_of_memory_fails_the_trial_and_the_sweep_goes_on(tmp_path, digits_sp
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         return fake(spec, *args, **kwargs)
 
-    data = prepare(digits_splits, plan.settings.task)
+    data = prepare(digits_splits, plan.config.task)
     study = run_family(
         plan, "hourglass", optuna.storages.InMemoryStorage(), data, "cpu", train_fn=sometimes_oom
     )
@@ -159,7 +159,6 @@ def test_out_of_memory_fails_the_trial_and_the_sweep_goes_on(tmp_path, digits_sp
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(HG is None, reason="the hgsearch command is not installed")
 def test_study_with_the_old_psnr_is_refused(existing, tmp_path):
     """A study stored before PSNR became the paper's batch PSNR is neither resumed (not even
     with search.allow_space_change) nor reported: one line with the reason and the fix."""
@@ -178,7 +177,7 @@ def test_study_with_the_old_psnr_is_refused(existing, tmp_path):
         ["frontier"],
     ):
         proc = subprocess.run(
-            [HG, args[0], *SMOKE, f"run_dir={tmp_path}", *args[1:]],
+            [*HG, args[0], *SMOKE, f"run_dir={tmp_path}", *args[1:]],
             capture_output=True,
             text=True,
             timeout=120,

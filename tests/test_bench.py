@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from hgsearch.models import MLPSpec, count_params
-from hgsearch.search.sampler import make_sampler
+from hgsearch.search.sampler import SamplerSettings, make_sampler
 from hgsearch.search.tasks import TaskSettings, prepare, prototype_table
 from tests.conftest import ROOT
 
@@ -123,10 +123,10 @@ def test_replay_counts_distinct_trained_configurations(bench):
         calls.append(len(values))
         return len(values)
 
-    sampler = make_sampler({"name": "random", "seed": 0}, "bench", 0)
+    sampler = make_sampler(SamplerSettings("random", seed=0), "bench", 0)
     assert bench.trials_to_target(table, sampler, len(table), hv, limit=2000) == len(table)
     assert calls[-1] == len(table)
-    sampler = make_sampler({"name": "random", "seed": 0}, "bench", 0)
+    sampler = make_sampler(SamplerSettings("random", seed=0), "bench", 0)
     assert bench.trials_to_target(table, sampler, 1, hv) == 1
 
 

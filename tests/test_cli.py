@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
+import sys
 
 import pytest
+import yaml
 
 from hgsearch.search.cli import main
 
@@ -109,7 +110,7 @@ def test_bf16_on_a_cpu_says_it_trains_in_fp32(capsys, caplog):
         (["params", "experiment=nope"], "unknown experiment 'nope'"),
         (["params", "arch.d_h=900"], "hourglass needs d_h < d_z"),
         (["params", "arch=conventional", "arch.d_h=700"], "conventional needs d_h > d_z"),
-        (["params", "train.epochs=abc"], "train.epochs='abc' is not a valid int"),
+        (["params", "train.epochs=abc"], "train.epochs='abc' must be a whole number"),
         (["params", "train.epochs=0"], "train.epochs must be positive"),
         (["params", "arch.nope=1"], "arch.nope"),
         (["train", "dataset=mnist", "dataset.root=/nonexistent"], "is not a folder"),
@@ -125,14 +126,76 @@ def test_bad_input_is_one_line(capsys, args, needle):
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-@pytest.mark.skipif(shutil.which("hgsearch") is None, reason="console script not installed")
-def test_console_script_from_another_folder(tmp_path):
-    proc = subprocess.run(
-        ["hgsearch", "params", "dataset=mnist", "arch=conventional"],
-        cwd=tmp_path,
+def hgsearch(*args, cwd=None, timeout=300):
+    """The installed command, run as `python -m hgsearch` (the console script's module)."""
+    return subprocess.run(
+        [sys.executable, "-m", "hgsearch", *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
+
+
+def test_params_from_another_folder(tmp_path):
+    proc = hgsearch("params", "dataset=mnist", "arch=conventional", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert last_json(proc.stdout)["params"] == 2_460_192
+
+
+def test_version_help_and_cfg(tmp_path):
+    from hgsearch import __version__
+
+    proc = hgsearch("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"hgsearch {__version__}"
+    sweep_help = hgsearch("sweep", "--help")
+    assert sweep_help.returncode == 0 and not sweep_help.stderr.strip()
+    for needle in ("search.n_trials", "config groups", "experiment ", "isotropic", "-m key=a,b"):
+        assert needle in sweep_help.stdout, needle
+    train_help = hgsearch("train", "--help")
+    assert train_help.returncode == 0 and "arch.d_z" in train_help.stdout
+    assert "one model" in train_help.stdout
+    cfg = hgsearch("sweep", "experiment=smoke", "--cfg", "job")
+    assert cfg.returncode == 0, cfg.stderr
+    composed = yaml.safe_load(cfg.stdout)
+    assert composed["search"]["name"] == "smoke" and "hourglass" in composed["space"]
+    general = hgsearch()
+    assert general.returncode == 2 and "hgsearch <command> --help" in general.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["sweep", "arch.dz=1"], "unknown key arch.dz; did you mean arch.d_z?"),
+        (["sweep", "+arch.dz=1"], "unknown key arch.dz; did you mean arch.d_z?"),
+        (["train", "+foo=1"], "unknown key foo; known keys:"),
+        (["sweep", "search.budget.max_param=3"], "did you mean search.budget.max_params?"),
+        (["sweep", "+search.ntrials=3"], "did you mean search.n_trials?"),
+        (["sweep", "+space.isotropic.d_h={choices:[4]}"], "isotropic does not sample d_h"),
+        (["sweep", "--cfg", "hydra"], "--cfg takes `job`"),
+    ],
+)
+def test_misspelled_keys_name_the_nearest_valid_key(capsys, args, needle):
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2 and needle in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_multirun_over_a_key_runs_one_study_per_value(tmp_path):
+    proc = hgsearch(
+        "sweep", "-m", "train.epochs=1,2", "experiment=smoke", "search.n_trials=1", "threads=1",
+        f"run_dir={tmp_path}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    import optuna
+
+    names = sorted(optuna.study.get_all_study_names(f"sqlite:///{tmp_path}/hgsearch.db"))
+    assert names == [
+        f"smoke-train.epochs={e}-gen_classify-digits-{f}"
+        for e in (1, 2)
+        for f in ("conventional", "hourglass")
+    ]
+    for e in (1, 2):
+        assert (tmp_path / f"smoke-train.epochs={e}-gen_classify-digits" / "summary.md").exists()

@@ -7,7 +7,8 @@ import struct
 import numpy as np
 import pytest
 
-from hgsearch.search.data import DEBIAN_FASHION_MNIST, DataError, DataSettings, load, read_idx
+from hgsearch.search.data import DEBIAN_FASHION_MNIST, DataError, DataSettings, load
+from hgsearch.search.formats import read_idx
 
 
 def test_mnist5k_is_real_and_split():

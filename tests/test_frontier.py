@@ -4,13 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hgsearch.analysis.compare import (
-    best_under_budgets,
-    gain_at_matched_params,
-    params_at_matched_metric,
-)
+from hgsearch.analysis.compare import best_under_budgets, gain_at_matched_size, size_to_reach
 from hgsearch.analysis.frontier import configurations, paper_frontier, pareto_set
 from hgsearch.analysis.reference import paper_frontiers
+from hgsearch.analysis.report import comparison_lines
 
 
 def frame(rows):
@@ -164,22 +161,33 @@ def test_comparisons():
     f = pd.DataFrame(
         {
             "family": ["hourglass"] * 3 + ["conventional"] * 2,
-            "params": [1e6, 2e6, 4e6, 2e6, 4e6],
+            "size": [1e6, 2e6, 4e6, 2e6, 4e6],
             "mean": [20.0, 24.0, 26.0, 21.0, 24.0],
             "std": [0.0] * 5,
         }
     )
-    gains = gain_at_matched_params(f)
-    assert gains["params"].tolist() == [2_000_000, 4_000_000]
+    gains = gain_at_matched_size(f, "hourglass", "conventional")
+    assert gains["size"].tolist() == [2_000_000, 4_000_000]
     assert gains["gain"].tolist() == [3.0, 2.0]
-    saved = params_at_matched_metric(f)
-    # Conventional 21 dB at 2M: the first hourglass frontier model reaching it is the 2M one;
-    # conventional 24 dB at 4M: hourglass reaches 24 dB at 2M, half the parameters.
-    assert saved["hourglass_params"].tolist() == [2e6, 2e6]
-    assert saved["ratio"].tolist() == [1.0, 0.5]
+    # Conventional 21 dB at 2M: the first hourglass model reaching it is the 2M one (same
+    # size, nothing to say); conventional 24 dB at 4M: hourglass reaches it at 2M, half.
+    reach = size_to_reach(f, "conventional", "hourglass")
+    assert reach["other_size"].tolist() == [2e6, 2e6]
+    assert reach["ratio"].tolist() == [1.0, 0.5]
+    # Hourglass 24 dB at 2M: conventional needs 4M; hourglass 26 dB: never reached.
+    other = size_to_reach(f, "hourglass", "conventional")["other_size"]
+    assert other.tolist()[:2] == [2e6, 4e6] and np.isnan(other.iloc[2])
+    lines = comparison_lines(f, "test_psnr", "hourglass", "conventional")
+    assert "within 2M parameters: hourglass 24.00 dB, conventional 21.00 dB" in lines[0]
+    assert "conventional never reaches the 26.00 dB that hourglass reaches within 4M" in " ".join(
+        lines
+    )
+    assert any("hourglass reaches 24.00 dB within 2M parameters; conventional needs 4M (2.00x" in
+               line for line in lines)  # fmt: skip
+    assert not any("1.00x" in line for line in lines)  # no ratio of a model with itself
     higher = f.assign(mean=[20.0, 21.0, 22.0, 25.0, 26.0])
-    assert params_at_matched_metric(higher)["hourglass_params"].isna().all()
-    configs = f.assign(d_z=1, d_h=1, depth=1, lr=1e-3)
+    assert size_to_reach(higher, "conventional", "hourglass")["other_size"].isna().all()
+    configs = f.assign(d_z=1, d_h=1, depth=1, lr=1e-3, params=f["size"])
     best = best_under_budgets(configs, [1.5e6, 3e6])
     row = best[(best["family"] == "conventional") & (best["budget"] == 3e6)].iloc[0]
     assert row["params"] == 2e6

@@ -4,7 +4,8 @@ import optuna
 import pytest
 from optuna.trial import FixedTrial
 
-from hgsearch.search.objective import EarlyStop, Objective, early_stop_reason, trained_trials
+from hgsearch.search.goal import Goal, trained_trials
+from hgsearch.search.objective import EarlyStop, Objective, early_stop_reason
 from hgsearch.search.space import parse_budget, parse_family_space
 from hgsearch.search.tasks import TaskSettings, prepare
 from hgsearch.search.train import TrainSettings
@@ -119,7 +120,7 @@ def test_target_counts_only_trials_that_are_training(data, tmp_path):
     fake = FakeTrainer()
     tiny = {"d_z": [65], "d_h": [4, 16], "depth": [1], "lr": [0.003]}
     objective = make_objective(data, fake, space=tiny)
-    objective.target = 2
+    objective.goal = Goal(target=2, max_attempts=100)
     study = optuna.create_study(
         storage=f"sqlite:///{tmp_path / 'study.db'}", directions=["maximize", "minimize"]
     )
@@ -139,7 +140,7 @@ def test_target_counts_only_trials_that_are_training(data, tmp_path):
     assert run(16).user_attrs["trained"]  # 1 trained + 0 training < 2: goes on
     assert len(fake.calls) == 2
 
-    objective.target = 3
+    objective.goal = Goal(target=3, max_attempts=100)
     training = study.ask()  # another worker's trial that has started training
     training.set_user_attr("seeds", [0])
     pruned = run(4)

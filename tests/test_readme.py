@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from hgsearch.search.settings import from_config
-from hgsearch.search.sweep import make_plan
+from hgsearch.search.config import parse as from_config
+from hgsearch.search.plan import make_plan
 from tests.conftest import compose_cfg
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()

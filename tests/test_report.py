@@ -27,18 +27,18 @@ def test_frontier_on_an_empty_study(tmp_path, capsys):
     assert "no trained trials yet" in err and "Traceback" not in err
 
 
-def test_frontier_with_one_trial_and_one_family(tmp_path, capsys):
+def test_frontier_with_one_trial_and_one_family(tmp_path, capsys, fake_training):
     args = [*SMOKE, f"run_dir={tmp_path}", "search.families=[hourglass]", "search.n_trials=1"]
     assert main(["sweep", *args]) == 0
     capsys.readouterr()
     assert main(["frontier", *args]) == 0
     out = capsys.readouterr().out
-    assert "comparison needs both families" in out
+    assert "comparison needs both hourglass and conventional" in out
     folder = tmp_path / "smoke-gen_classify-digits"
     assert (folder / "frontier.png").read_bytes()[:8] == PNG
 
 
-def test_sweep_writes_every_report_file(tmp_path, capsys):
+def test_sweep_writes_every_report_file(tmp_path, capsys, fake_training):
     args = [
         *SMOKE,
         f"run_dir={tmp_path}",
@@ -59,7 +59,7 @@ def test_sweep_writes_every_report_file(tmp_path, capsys):
     assert set(frontier["family"]) == {"hourglass", "conventional"}
     assert len(frontier) == trials["on_frontier"].sum()
     summary = (folder / "summary.md").read_text()
-    assert "## Frontier (paper procedure)" in summary and "Best configuration under" in summary
+    assert "## Frontier (paper procedure)" in summary and "Best configuration within" in summary
     assert (folder / "budgets.csv").exists()
     assert f"wrote {folder}/trials.csv" in out
 
@@ -67,3 +67,24 @@ def test_sweep_writes_every_report_file(tmp_path, capsys):
 def test_bad_report_settings(tmp_path, capsys):
     assert main(["sweep", *SMOKE, f"run_dir={tmp_path}", "report.formats=[gif]"]) == 2
     assert "report.formats" in capsys.readouterr().err
+
+
+def test_three_families_sweep_and_report(tmp_path, capsys, fake_training):
+    """A family added to the registry sweeps and reports like the others: three curves."""
+    args = [*SMOKE, f"run_dir={tmp_path}", "search.families=[hourglass,conventional,isotropic]"]
+    assert main(["sweep", *args]) == 0
+    folder = tmp_path / "smoke-gen_classify-digits"
+    frontier = pd.read_csv(folder / "frontier.csv")
+    assert set(frontier["family"]) == {"hourglass", "conventional", "isotropic"}
+    iso = frontier[frontier["family"] == "isotropic"]
+    assert (iso["d_h"] == iso["d_z"]).all()
+    assert (folder / "frontier.png").read_bytes()[:8] == PNG
+    summary = (folder / "summary.md").read_text()
+    assert "isotropic" in summary and "## hourglass vs conventional" in summary
+    families = {spec.family for spec, _, _ in fake_training.calls}
+    assert families == {"hourglass", "conventional", "isotropic"}
+    # Any two families can be compared.
+    capsys.readouterr()
+    assert main(["frontier", *args, "report.candidate=isotropic", "report.baseline=hourglass"]) == 0
+    out = capsys.readouterr().out
+    assert "isotropic minus hourglass" in out

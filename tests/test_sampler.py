@@ -11,8 +11,13 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from hgsearch.search.sampler import ExhaustiveTPESampler, exhausted, make_sampler
-from hgsearch.search.settings import ConfigError
+from hgsearch.search.errors import ConfigError
+from hgsearch.search.sampler import (
+    ExhaustiveTPESampler,
+    SamplerSettings,
+    exhausted,
+    make_sampler,
+)
 
 SPACE = {
     "d_h": CategoricalDistribution([4, 16, 64]),
@@ -59,10 +64,10 @@ def run(sampler, n: int) -> list[tuple]:
 def test_tpe_tries_every_configuration_once_before_repeating_any():
     size = 3 * 4 * 3
     for seed in range(3):
-        configs = run(make_sampler({"name": "tpe", "seed": seed}, "s", 0), size)
+        configs = run(make_sampler(SamplerSettings("tpe", seed=seed), "s", 0), size)
         assert len(set(configs)) == size  # the whole space, no repeat
     # Optuna's TPE as is (exhaustive_max=0) repeats tried configurations in the same setting
-    plain = run(make_sampler({"name": "tpe", "seed": 0, "exhaustive_max": 0}, "s", 0), size)
+    plain = run(make_sampler(SamplerSettings("tpe", seed=0, exhaustive_max=0), "s", 0), size)
     assert len(set(plain)) < size
 
 
@@ -175,5 +180,7 @@ def test_continuous_large_and_partial_spaces_are_left_to_plain_tpe():
     ],
 )
 def test_bad_sampler_options_are_config_errors(raw, needle):
+    from hgsearch.search.config import build
+
     with pytest.raises(ConfigError, match=re.escape(needle)):
-        make_sampler(raw, "s", 0)
+        build(SamplerSettings, raw, "sampler")

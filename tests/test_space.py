@@ -9,7 +9,9 @@ from omegaconf import OmegaConf
 from optuna.trial import FixedTrial
 
 from hgsearch.models import count_params
-from hgsearch.search.settings import ConfigError, from_config
+from hgsearch.search.config import parse as from_config
+from hgsearch.search.errors import ConfigError
+from hgsearch.search.plan import make_plan
 from hgsearch.search.space import (
     Infeasible,
     check_feasible,
@@ -18,7 +20,6 @@ from hgsearch.search.space import (
     parse_family_space,
     sample,
 )
-from hgsearch.search.sweep import make_plan
 from tests.conftest import compose_cfg
 
 REFERENCE = Path(__file__).resolve().parents[1] / "analysis" / "data" / "paper_frontiers.csv"
@@ -165,19 +166,19 @@ PAPER_LRS = {
 )
 def test_paper_grids_enumerate_the_paper_architectures(preset, task, dataset):
     plan = plan_for([f"experiment={preset}"])
-    assert plan.settings.task.name == task and plan.settings.data.name == dataset
-    assert plan.sampler["name"] == "grid" and plan.replicas == 5
+    assert plan.config.task.name == task and plan.config.data.name == dataset
+    assert plan.config.sampler.name == "grid" and plan.config.search.replicas == 5
     # The paper steps its linear decay per epoch on MNIST, per step on ImageNet-32, and its
     # MNIST-denoising figure plots eval PSNR (the others test PSNR).
-    assert plan.settings.train.decay == ("epoch" if dataset == "mnist" else "step")
+    assert plan.config.train.decay == ("epoch" if dataset == "mnist" else "step")
     denoise_mnist = preset == "paper_mnist_denoise"
-    assert plan.report.metric == ("eval_psnr" if denoise_mnist else "test_psnr")
+    assert plan.config.report.metric == ("eval_psnr" if denoise_mnist else "test_psnr")
     for family, lrs in zip(("hourglass", "conventional"), PAPER_LRS[preset], strict=True):
-        grid = grid_of(plan.spaces[family], plan.budget)
+        grid = grid_of(plan.space(family), plan.config.search.budget)
         assert set(grid["arch"]) == reference_configs(task, dataset, family)
         assert len(grid["arch"]) == len(set(grid["arch"]))
         assert grid["lr"] == lrs
-        assert plan.n_trials >= len(grid["arch"]) * len(lrs)
+        assert plan.goal.target >= len(grid["arch"]) * len(lrs)
         # The grid sampler enumerates exactly that product, once each.
         sampler = optuna.samplers.GridSampler(grid, seed=0)
         study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)

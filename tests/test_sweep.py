@@ -15,10 +15,11 @@ import pytest
 from omegaconf import OmegaConf
 
 from hgsearch.search.cli import main
-from hgsearch.search.objective import trained_trials
-from hgsearch.search.settings import from_config
+from hgsearch.search.config import parse as from_config
+from hgsearch.search.goal import trained_trials
+from hgsearch.search.plan import make_plan
 from hgsearch.search.store import open_storage, study_names
-from hgsearch.search.sweep import make_plan, run_family
+from hgsearch.search.study import run_family
 from hgsearch.search.tasks import prepare
 from tests.conftest import compose_cfg
 from tests.fakes import RECORD, FakeTrainer
@@ -47,15 +48,16 @@ def test_no_trained_trial_breaks_budget_or_shape(tmp_path, digits_splits, sample
         tmp_path,
         [
             f"sampler={sampler}",
-            "search.n_trials=15",
+            # The GP sampler fits a model per trial (seconds each): fewer attempts suffice.
+            f"search.n_trials={8 if sampler == 'gp' else 15}",
             "search.budget.min_params=8000",
             "search.budget.max_params=60000",
-            "search.max_attempts=40",
+            f"search.max_attempts={16 if sampler == 'gp' else 40}",
             *space,
         ],
     )
     storage = optuna.storages.InMemoryStorage()  # the samplers are under test, not the storage
-    data = prepare(digits_splits, plan.settings.task)
+    data = prepare(digits_splits, plan.config.task)
     for family in plan.families:
         fake = FakeTrainer(max_params=60000, min_params=8000)  # asserts inside every call
         study = run_family(plan, family, storage, data, "cpu", train_fn=fake)
@@ -82,7 +84,7 @@ def test_a_used_up_space_ends_the_sweep_with_why(tmp_path, digits_splits, caplog
     its attempt limit, says why, and a rerun adds nothing."""
     plan = plan_for(tmp_path, ["search.n_trials=20"])
     storage = optuna.storages.InMemoryStorage()
-    data = prepare(digits_splits, plan.settings.task)
+    data = prepare(digits_splits, plan.config.task)
     fake = FakeTrainer()
     with caplog.at_level("WARNING", logger="hgsearch"):
         study = run_family(plan, "conventional", storage, data, "cpu", train_fn=fake)
@@ -109,15 +111,15 @@ def test_budget_matched_mode(tmp_path, digits_splits):
         ],
     )
     assert plan.study_name("hourglass").endswith("-hourglass-matched")
-    storage = open_storage(plan.storage, create=True)
-    data = prepare(digits_splits, plan.settings.task)
+    storage = open_storage(plan.config.storage, create=True)
+    data = prepare(digits_splits, plan.config.task)
     study = run_family(plan, "hourglass", storage, data, "cpu", train_fn=FakeTrainer())
     for t in trained_trials(study):
         target = t.user_attrs["budget_target"]
         assert abs(t.user_attrs["params"] - target) <= 0.05 * target
 
 
-def test_resume_refuses_a_changed_space_and_leaves_the_study(tmp_path, capsys):
+def test_resume_refuses_a_changed_space_and_leaves_the_study(tmp_path, capsys, fake_training):
     args = [*SMOKE, f"run_dir={tmp_path}", "search.families=[hourglass]"]
     assert main(["sweep", *args]) == 0
     db = tmp_path / "hgsearch.db"
@@ -141,11 +143,11 @@ def test_resume_refuses_a_changed_space_and_leaves_the_study(tmp_path, capsys):
     )
 
 
-def test_sweep_status_frontier_and_optuna_cli(tmp_path, capsys):
+def test_sweep_status_frontier_and_optuna_cli(tmp_path, capsys, fake_training):
     assert main(["sweep", *SMOKE, f"run_dir={tmp_path}"]) == 0
     out = capsys.readouterr().out
     assert "hourglass minus conventional" in out or "comparison needs" in out
-    storage = open_storage(plan_for(tmp_path, []).storage, create=False)
+    storage = open_storage(plan_for(tmp_path, []).config.storage, create=False)
     names = study_names(storage)
     assert names == [
         "smoke-gen_classify-digits-conventional",
@@ -248,7 +250,7 @@ def test_interrupted_sweep_resumes_without_loss(tmp_path, sig):
     subprocess.run(cmd, check=True, capture_output=True, timeout=300, env=env)
     after = _finished(db)
     assert set(before) <= set(after)  # nothing finished was lost or changed
-    storage = open_storage(plan_for(tmp_path, SLOW_SMOKE[2:]).storage, create=False)
+    storage = open_storage(plan_for(tmp_path, SLOW_SMOKE[2:]).config.storage, create=False)
     study = optuna.load_study(study_name="smoke-gen_classify-digits-hourglass", storage=storage)
     trained = trained_trials(study)
     assert len(trained) == 4
@@ -276,7 +278,7 @@ def test_ctrl_c_during_a_storage_call_waits_for_a_safe_point(tmp_path, monkeypat
     # before training, is failed and queued again; nothing hangs, the exit code is 130.
     import os
 
-    from hgsearch.search import sweep
+    from hgsearch.search import commands as sweep
     from hgsearch.search.objective import Objective
 
     fake = FakeTrainer()
@@ -296,7 +298,7 @@ def test_ctrl_c_during_a_storage_call_waits_for_a_safe_point(tmp_path, monkeypat
     assert "interrupted" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is before  # handlers restored
     assert fake.calls == []  # stopped before training
-    storage = open_storage(plan_for(tmp_path, []).storage, create=False)
+    storage = open_storage(plan_for(tmp_path, []).config.storage, create=False)
     study = optuna.load_study(study_name="smoke-gen_classify-digits-hourglass", storage=storage)
     first = study.trials[0]
     assert first.state == optuna.trial.TrialState.FAIL

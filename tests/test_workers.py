@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from hgsearch.search.cli import main
-from hgsearch.search.objective import trained_trials
+from hgsearch.search.goal import trained_trials
 from tests.conftest import compose_cfg
 from tests.fakes import RECORD
 

@@ -1,0 +1,242 @@
+"""What each `hgsearch` command does, given its typed configuration (the CLI parses it).
+
+`params` and `train` work on one model; `sweep` runs the studies of the configured families
+(resuming them), `status` lists a storage's studies, `frontier` reports stored studies. The
+report is the one call from search into analysis.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+import optuna
+
+from ..analysis import NothingToReport, report_studies
+from . import interrupt
+from .config import Config
+from .errors import ConfigError, UserError
+from .plan import Plan, make_plan
+from .store import check_metric, check_unchanged, open_storage, redact, stored_config, study_names
+from .study import quiet_optuna, run_family
+
+log = logging.getLogger("hgsearch")
+
+
+def emit(record: dict[str, Any]) -> None:
+    """The machine-readable last line of a command (strict JSON: NaN becomes null)."""
+    clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in record.items()}
+    print(json.dumps(clean, allow_nan=False), flush=True)
+
+
+def set_threads(threads: int | None, workers: int = 1) -> None:
+    """CPU threads for this process: several workers on one host must not oversubscribe the
+    cores (spinning OpenMP threads slow everything down many times over)."""
+    import torch
+
+    n = int(threads) if threads else max(1, (os.cpu_count() or 1) // workers)
+    torch.set_num_threads(n)
+
+
+def params(config: Config) -> int:
+    from ..models import count_params
+
+    spec = config.spec()
+    counts = count_params(spec)
+    emit(
+        {
+            "family": spec.family,
+            "params": counts.trainable,
+            "params_total": counts.total,
+            "d_x": spec.d_x,
+            "d_y": spec.d_y,
+            "d_z": spec.d_z,
+            "d_h": spec.d_h,
+            "depth": spec.depth,
+            "fix_w_in": spec.fix_w_in,
+            "task": config.task.name,
+            "dataset": config.data.name,
+        }
+    )
+    return 0
+
+
+class EpochProgress:
+    """A per-epoch bar on a terminal, plain log lines otherwise; `report(epoch, metrics)`."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.bar = total, None
+
+    def __enter__(self) -> EpochProgress:
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, unit="epoch", file=sys.stderr, leave=False)
+        return self
+
+    def __call__(self, epoch: int, metrics: dict[str, float]) -> None:
+        psnr = metrics.get("psnr", float("nan"))
+        if self.bar is not None:
+            self.bar.n = epoch
+            self.bar.set_postfix(eval_psnr=f"{psnr:.2f}")
+        else:
+            log.info("epoch %d/%d eval PSNR %.2f dB", epoch, self.total, psnr)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def train(config: Config) -> int:
+    from ..models import count_params
+    from .data import load
+    from .tasks import prepare
+    from .train import precision_note, resolve_device
+    from .train import train as train_model
+
+    spec = config.spec()  # shape errors before any data is read
+    device = resolve_device(config.device)
+    if note := precision_note(config.train, device):
+        log.warning(note)
+    set_threads(config.threads)
+    data = prepare(load(config.data), config.task, device)
+    counts = count_params(spec)
+    log.info(
+        "training %s (d_z=%d, d_h=%d, depth=%d; %d trainable parameters) on %s/%s, %d epochs, %s",
+        spec.family,
+        spec.d_z,
+        spec.d_h,
+        spec.depth,
+        counts.trainable,
+        config.task.name,
+        config.data.name,
+        config.train.epochs,
+        device,
+    )
+    with EpochProgress(config.train.epochs) as bar:
+        result = train_model(spec, data, config.train, device, report=bar)
+    emit(
+        {
+            "family": spec.family,
+            "params": counts.trainable,
+            "params_total": counts.total,
+            "d_z": spec.d_z,
+            "d_h": spec.d_h,
+            "depth": spec.depth,
+            "task": config.task.name,
+            "dataset": config.data.name,
+            "status": result.status,
+            "eval_psnr": round(result.eval_psnr, 4),
+            "test_psnr": round(result.test_psnr, 4),
+            "eval_psnr_image": round(result.eval_psnr_image, 4),
+            "test_psnr_image": round(result.test_psnr_image, 4),
+            "eval_ssim": round(result.eval_ssim, 5),
+            "test_ssim": round(result.test_ssim, 5),
+            "best_epoch": result.best_epoch,
+            "seconds": round(result.seconds, 2),
+            "device": result.device,
+        }
+    )
+    if result.status != "ok":
+        print(
+            f"hgsearch train: training diverged (loss became NaN/inf): lower train.lr "
+            f"(now {config.train.lr:g})",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def sweep(config: Config, overrides: list[str], name_suffix: str = "") -> int:
+    """Run (or resume) the studies of every configured family, then report them."""
+    from . import workers as local
+    from .data import load
+    from .tasks import prepare
+    from .train import precision_note, resolve_device
+
+    plan = make_plan(config, name_suffix)
+    if config.workers > 1 and not config.storage.shared:
+        raise ConfigError(
+            "SQLite allows one writing process at a time, so workers>1 cannot share it: use "
+            "storage=journal (processes on one host) or storage=postgres (many machines)"
+        )
+    device = resolve_device(config.device)
+    if note := precision_note(config.train, device):
+        log.warning(note)
+    set_threads(config.threads, config.workers)
+    storage = open_storage(config.storage, create=True)
+    quiet_optuna()
+    for family in plan.families:  # before anything runs, so a refusal leaves nothing behind
+        name = plan.study_name(family)
+        check_unchanged(
+            name,
+            stored_config(storage, name),
+            plan.fingerprint(family),
+            config.search.allow_space_change,
+        )
+    s = config.storage
+    where = s.url if s.kind == "journal" else s.resolved_url()
+    log.info(
+        "sweep %s: %s on %s, families %s, %d trained trials each, device %s, storage %s",
+        plan.prefix,
+        config.task.name,
+        config.data.name,
+        ", ".join(plan.families),
+        plan.goal.target,
+        device,
+        redact(where),
+    )
+    with interrupt.handled():  # Ctrl-C and SIGTERM stop cleanly, see search/interrupt.py
+        children = local.spawn(overrides, config.workers, plan.prefix)
+        try:
+            with interrupt.interruptible():
+                data = prepare(load(config.data), config.task, device)
+            studies = [run_family(plan, f, storage, data, str(device)) for f in plan.families]
+            interrupt.check()
+        except BaseException:
+            local.stop(children)
+            raise
+        finally:
+            local.wait(children)
+        if config.worker == 0:
+            report(plan, studies)
+        interrupt.check()
+    return 0
+
+
+def report(plan: Plan, studies: list[optuna.Study]) -> None:
+    try:
+        report_studies(studies, plan.run_folder, plan.config.report)
+    except NothingToReport as exc:
+        raise UserError(str(exc)) from None
+
+
+def status(config: Config) -> int:
+    from .status import print_status
+
+    storage = open_storage(config.storage, create=False)
+    quiet_optuna()
+    print_status(storage)
+    return 0
+
+
+def frontier(config: Config) -> int:
+    plan = make_plan(config)
+    storage = open_storage(config.storage, create=False)
+    quiet_optuna()
+    names = [plan.study_name(f) for f in plan.families]
+    present = set(study_names(storage))
+    if not present & set(names):
+        raise UserError(
+            f"no study named {' or '.join(names)} in the storage: run "
+            f"`hgsearch sweep` with the same overrides first"
+        )
+    for name in names:
+        if name in present:
+            check_metric(name, stored_config(storage, name))
+    studies = [optuna.load_study(study_name=n, storage=storage) for n in names if n in present]
+    report(plan, studies)
+    return 0
