@@ -220,6 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         print(usage(), end="")
         return 0 if argv else 2
     command, overrides = argv[0], argv[1:]
+    # -q / -v are the `verbosity` key (0 / 2) for the hand.
+    flags = {"-q": "verbosity=0", "--quiet": "verbosity=0", "-v": "verbosity=2",
+             "--verbose": "verbosity=2"}  # fmt: skip
+    overrides = [flags.get(o, o) for o in overrides]
+    if "verbosity=0" in overrides:
+        logging.getLogger("hgsearch").setLevel(logging.WARNING)
     import warnings
 
     from optuna.exceptions import ExperimentalWarning

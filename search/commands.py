@@ -90,6 +90,56 @@ class EpochProgress:
             self.bar.close()
 
 
+def evaluate_saved(config: Config) -> int:
+    """`hgsearch train load=FILE`: the saved model's metrics on the configured task and data."""
+    import time
+
+    from ..models import count_params
+    from .data import load
+    from .tasks import prepare
+    from .train import evaluate, resolve_device
+    from .weights import load_model
+
+    started = time.perf_counter()
+    model, meta = load_model(config.load)
+    spec = model.spec
+    d_x, d_y = config.dims()
+    if (spec.d_x, spec.d_y) != (d_x, d_y):
+        raise ConfigError(
+            f"{config.load} holds a model for d_x={spec.d_x}, d_y={spec.d_y}; "
+            f"{config.task.name} on {config.data.name} needs d_x={d_x}, d_y={d_y}: pass the "
+            f"task= and dataset= it was trained on ({meta.get('task')}, {meta.get('dataset')})"
+        )
+    device = resolve_device(config.device)
+    data = prepare(load(config.data), config.task, device)
+    model = model.to(device)
+    ev = evaluate(model, data.eval.x, data.eval.y, data.image_shape)
+    te = evaluate(model, data.test.x, data.test.y, data.image_shape)
+    counts = count_params(spec)
+    emit(
+        {
+            "family": spec.family,
+            "params": counts.trainable,
+            "params_total": counts.total,
+            "d_z": spec.d_z,
+            "d_h": spec.d_h,
+            "depth": spec.depth,
+            "task": config.task.name,
+            "dataset": config.data.name,
+            "loaded": str(config.load),
+            "eval_psnr": round(ev["psnr"], 4),
+            "test_psnr": round(te["psnr"], 4),
+            "eval_psnr_image": round(ev["psnr_image"], 4),
+            "test_psnr_image": round(te["psnr_image"], 4),
+            "eval_ssim": round(ev["ssim"], 5),
+            "test_ssim": round(te["ssim"], 5),
+            "seconds": round(time.perf_counter() - started, 2),
+            "device": str(device),
+        }
+    )
+    return 0
+
+
 def train(config: Config) -> int:
     from ..models import count_params
     from .data import load
@@ -97,6 +147,8 @@ def train(config: Config) -> int:
     from .train import precision_note, resolve_device
     from .train import train as train_model
 
+    if config.load:
+        return evaluate_saved(config)
     spec = config.spec()  # shape errors before any data is read
     device = resolve_device(config.device)
     if note := precision_note(config.train, device):
@@ -118,6 +170,17 @@ def train(config: Config) -> int:
     )
     with EpochProgress(config.train.epochs) as bar:
         result = train_model(spec, data, config.train, device, report=bar)
+    saved = None
+    if config.save and result.state is not None:
+        from pathlib import Path
+
+        from .weights import save_model
+
+        meta = {"task": config.task.name, "dataset": config.data.name, "lr": config.train.lr,
+                "seed": config.train.seed, "epochs": config.train.epochs,
+                "test_psnr": result.test_psnr, "eval_psnr": result.eval_psnr}  # fmt: skip
+        saved = save_model(Path(config.save).expanduser(), spec, result.state, meta)
+        log.info("saved the weights of epoch %d to %s", result.best_epoch, saved)
     emit(
         {
             "family": spec.family,
@@ -138,6 +201,7 @@ def train(config: Config) -> int:
             "best_epoch": result.best_epoch,
             "seconds": round(result.seconds, 2),
             "device": result.device,
+            **({"weights": str(saved)} if saved else {}),
         }
     )
     if result.status != "ok":

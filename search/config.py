@@ -25,6 +25,7 @@ from .space import Budget, FamilySpace, parse_budget, parse_family_space
 from .store import StorageSettings
 from .tasks import FLIPS, TASK_NAMES, Task, TaskSettings, make_task
 from .train import DECAYS, TrainSettings
+from .weights import SAVE_MODES
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class SearchSettings:
     metric: str = "eval_psnr"
     max_attempts: int | None = None
     allow_space_change: bool = False
+    save: str = "best"  # weights kept: best per family and budget, all, none
     budget: Budget = field(default_factory=Budget)
     early_stop: EarlyStop = field(default_factory=EarlyStop)
 
@@ -67,6 +69,9 @@ class Config:
     workers: int = 1
     worker: int = 0
     run_dir: str = "runs"
+    verbosity: int = 1  # 0 warnings and results, 1 a line per trial, 2 a line per epoch too
+    save: str | None = None  # `hgsearch train`: write the trained weights here
+    load: str | None = None  # `hgsearch train`: evaluate these weights instead of training
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -168,7 +173,16 @@ def _choice(where: str, value: str, choices: typing.Iterable[str]) -> None:
 # --- the parse -----------------------------------------------------------------------------
 
 GROUPS = ("task", "dataset", "arch", "train", "search", "space", "sampler", "storage", "report")
-SCALARS = {"device": str, "threads": int | None, "workers": int, "worker": int, "run_dir": str}
+SCALARS = {
+    "device": str,
+    "threads": int | None,
+    "workers": int,
+    "worker": int,
+    "run_dir": str,
+    "verbosity": int,
+    "save": str | None,
+    "load": str | None,
+}
 
 
 def parse(raw: Mapping[str, Any]) -> Config:
@@ -200,6 +214,8 @@ def parse(raw: Mapping[str, Any]) -> Config:
     _choice("arch", arch.family, FAMILIES)
     scalars = {k: _coerce(raw[k], SCALARS[k], k) for k in SCALARS if k in raw}
     _positive("", threads=scalars.get("threads"), workers=scalars.get("workers", 1))
+    if scalars.get("verbosity", 1) not in (0, 1, 2):
+        raise ConfigError(f"verbosity={scalars['verbosity']} must be 0, 1 or 2 (-q, default, -v)")
     if scalars.get("worker", 0) < 0:
         raise ConfigError(f"worker={scalars['worker']} must be a whole number >= 0")
 
@@ -214,6 +230,7 @@ def parse(raw: Mapping[str, Any]) -> Config:
     for name in search.families:
         _choice("search.families", name, FAMILIES)
     _choice("search.metric", search.metric, METRICS)
+    _choice("search.save", search.save, SAVE_MODES)
     _positive("search", n_trials=search.n_trials, replicas=search.replicas)
     _positive("search", max_attempts=search.max_attempts)
 

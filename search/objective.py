@@ -9,6 +9,7 @@ our own rule, because Optuna's pruners do not work in multi-objective studies.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import statistics
 import warnings
@@ -22,11 +23,15 @@ from optuna.trial import TrialState
 
 from . import record
 from .goal import Goal, trained_trials
+from .internals import report_intermediate
 from .interrupt import deferred, interruptible
 from .record import RECORDED
 from .space import Budget, Candidate, FamilySpace, Infeasible, sample
 from .tasks import TaskData
 from .train import TrainResult, TrainSettings, train
+from .weights import save_model
+
+log = logging.getLogger("hgsearch")
 
 TARGET_REACHED = "the study reached its target"  # a pruned trial's violation: nothing tried
 
@@ -92,6 +97,9 @@ class Objective:
     log_dir: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # TrialRecord fields for every trial
     goal: Goal | None = None  # the study's target, shared by all workers
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None  # e.g. a progress bar
+    weights_dir: Path | None = None
+    save: str = "best"  # best | all | none (search.save)
 
     def __call__(self, trial: Any) -> tuple[float, float]:
         record.write(trial, **self.meta)
@@ -192,6 +200,10 @@ class Objective:
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
             epoch_psnr[str(epoch)] = round(metrics["psnr"], 4)
+            if self.on_epoch is not None:
+                self.on_epoch(epoch, metrics)
+            with deferred():  # a storage write inside the training run
+                report_intermediate(trial, epoch, metrics["psnr"])
             reason = early_stop_reason(
                 self.early_stop, epoch, metrics["psnr"], cand.params, finished
             )
@@ -216,8 +228,37 @@ class Objective:
                 raise Diverged(f"training diverged (seed {seed}, lr {cand.lr:g})")
         summary = self._summary(results)
         record.write(trial, **summary, epoch_psnr=epoch_psnr, status="ok", trained=True)
-        self._log(trial, cand, seeds, results)  # after the record: a log is optional
+        # After the record: a log or weights file is optional, a failure to write one a warning.
+        try:
+            self._log(trial, cand, seeds, results)
+            saved = self._keep(trial, cand, summary[self.metric], results[0])
+            record.write(trial, weights=saved and str(saved))
+        except OSError as exc:
+            message = f"could not write the trial's files: {exc.strerror or exc} ({exc.filename})"
+            log.warning("trial %d: %s", trial.number, message)
+            record.write(trial, warning=message)
         return summary[self.metric], float(cand.params)
+
+    def _keep(self, trial: Any, cand: Candidate, value: float, result: TrainResult):
+        """Save the weights (of the first seed) as `save` says; returns the file or None."""
+        if self.weights_dir is None or self.save == "none" or result.state is None:
+            return None
+        meta = {"trial": trial.number, "lr": cand.lr, "seed": self.train_settings.seed,
+                **{k: getattr(result, k) for k in RECORDED}}  # fmt: skip
+        if self.save == "all":
+            return save_model(self.weights_dir / f"trial_{trial.number:05d}.pt", cand.spec,
+                              result.state, meta)  # fmt: skip
+        # best: the best trained model of its size (budget) so far, this one included
+        study = getattr(trial, "study", None)
+        same = [
+            t.values[0]
+            for t in (trained_trials(study) if study is not None else [])
+            if record.read(t).budget_target == cand.target
+        ]
+        if same and max(same) > value:
+            return None
+        name = "best.pt" if cand.target is None else f"best-{cand.target:.0f}.pt"
+        return save_model(self.weights_dir / name, cand.spec, result.state, meta)
 
     @staticmethod
     def _summary(results: list[TrainResult]) -> dict[str, Any]:

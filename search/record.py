@@ -72,6 +72,8 @@ class TrialRecord:
     device: str | None = None
     best_epoch: int | None = None
     epoch_psnr: dict[str, float] | None = None  # eval PSNR per evaluated epoch (first seed)
+    weights: str | None = None  # the file its weights were saved to (search.save)
+    warning: str | None = None  # an optional output (log, weights) that could not be written
 
     @property
     def arch(self) -> str:

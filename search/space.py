@@ -244,7 +244,15 @@ def sample(
             space.family, d_x, d_y, values["d_z"], values["d_h"], values["depth"], fix_w_in
         )
     except SpecError as exc:
-        raise Infeasible(f"shape: {exc}") from None
+        if target is None:
+            raise Infeasible(f"shape: {exc}") from None
+        # The budget fixed the width that breaks the rule: say so, in keys a sweep has.
+        fam, derived = family(space.family), space.derived
+        given = ", ".join(f"{k} {values[k]}" for k in fam.sampled if k != derived)
+        raise Infeasible(
+            f"shape: {space.family} with {given} cannot meet the budget {target:,.0f}: it "
+            f"gives {derived}={values[derived]}, and {space.family} needs {fam.rule}"
+        ) from None
     counts = count_params(spec)
     p = counts.trainable
     if target is not None and abs(p - target) > budget.tolerance * target:

@@ -19,6 +19,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from .internals import set_study_config, study_config
+
 DIRECTIONS = ["maximize", "minimize"]
 
 
@@ -212,7 +214,7 @@ def stored_config(storage: optuna.storages.BaseStorage, name: str) -> Any:
     """The search space stored on an existing study, or None (no study, or none stored)."""
     if name not in optuna.study.get_all_study_names(storage):
         return None
-    return optuna.load_study(study_name=name, storage=storage).user_attrs.get("hgsearch_config")
+    return study_config(optuna.load_study(study_name=name, storage=storage))
 
 
 def open_study(
@@ -243,14 +245,21 @@ def open_study(
         raise StorageError(
             f"cannot open study {name}: {redact(str(exc).splitlines()[0])}"
         ) from None
-    stored = study.user_attrs.get("hgsearch_config")
+    stored = study_config(study)
     if existing:
         check_unchanged(name, stored, fingerprint, allow_change)
     if stored is None or (stored != fingerprint and allow_change):
+        from .. import __version__
+
+        summary = (
+            f"hgsearch {__version__}: {fingerprint['family']}, {fingerprint['task']['name']} on "
+            f"{fingerprint['dataset']['name']}"
+        )
 
         def mark() -> None:
             study.set_metric_names([metric, "params"])
-            study.set_user_attr("hgsearch_config", fingerprint)
+            set_study_config(study, fingerprint)
+            study.set_user_attr("hgsearch", summary)
 
         _with_retries(mark)
     return study

@@ -77,22 +77,49 @@ def done_line(family: str, done: Done, target: int, attempts: int) -> str | None
 
 
 class Progress:
-    """Per-trial callback: a line per trial (above the bar on a terminal), and the goal's
-    verdict after each trial."""
+    """What a sweep shows while it works: a line per finished trial (above the bars on a
+    terminal), a bar of trained trials against the target with the best so far once there is
+    one, an inner bar of the running trial's epochs; with `verbosity` 2 a line per epoch too,
+    with 0 neither lines nor bars (warnings and the report only)."""
 
     def __init__(self, family: str, plan: Plan, done: int, best: float) -> None:
         self.family, self.plan = family, plan
         self.target, self.metric = plan.goal.target, plan.config.search.metric
+        self.epochs = plan.config.train.epochs
+        self.verbosity = plan.config.verbosity
         self.done, self.best = done, best
         self.finished: Done | None = None  # why this run stopped, once the goal says so
         self.attempts = 0
-        self.bar = None
-        if sys.stderr.isatty():
+        self.bar = self.inner = None
+        if sys.stderr.isatty() and self.verbosity > 0:
             from tqdm import tqdm
 
             self.bar = tqdm(
                 total=self.target, initial=done, desc=family, unit="trial", file=sys.stderr
             )
+            self._postfix()
+
+    def _postfix(self) -> None:
+        if self.bar is not None and math.isfinite(self.best):
+            self.bar.set_postfix_str(f"best {self.metric} {self.best:.2f}")
+
+    def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        """After each evaluated epoch of the running trial (its first seed)."""
+        psnr = metrics.get("psnr", float("nan"))
+        if self.bar is not None:
+            if self.inner is None:
+                from tqdm import tqdm
+
+                self.inner = tqdm(
+                    total=self.epochs, desc="  epochs", unit="epoch", leave=False,
+                    file=sys.stderr, position=1,
+                )  # fmt: skip
+            self.inner.n = epoch
+            self.inner.set_postfix_str(f"eval PSNR {psnr:.2f} dB")
+            self.inner.refresh()
+        elif self.verbosity >= 2:
+            log.info("[%s]   epoch %d/%d: eval PSNR %.2f dB", self.family, epoch, self.epochs,
+                     psnr)  # fmt: skip
 
     def line(self, trial: optuna.trial.FrozenTrial) -> str:
         r = record.read(trial)
@@ -115,6 +142,9 @@ class Progress:
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.attempts += 1
+        if self.inner is not None:
+            self.inner.close()
+            self.inner = None
         # Count from the storage: other workers may be finishing trials of the same study.
         self.done = len(trained_trials(study))
         if trial.state == TrialState.COMPLETE and trial.user_attrs.get("trained"):
@@ -122,10 +152,10 @@ class Progress:
         line = self.line(trial)
         if self.bar is not None:
             self.bar.n = self.done
-            self.bar.set_postfix(best=f"{self.best:.2f}")
+            self._postfix()
             self.bar.refresh()
             self.bar.write(line, file=sys.stderr)
-        else:
+        elif self.verbosity > 0:
             log.info(line)
         interrupt.check()  # the end of a trial: a safe point to stop at
         self.finished = self.plan.goal.done(study, self.attempts)
@@ -133,8 +163,9 @@ class Progress:
             study.stop()
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        for bar in (self.inner, self.bar):
+            if bar is not None:
+                bar.close()
 
 
 def run_family(
@@ -158,6 +189,13 @@ def run_family(
         log.info(
             "[%s] marked %d trial(s) left running by an interrupted run as failed", family, stale
         )
+    targets = c.search.budget.targets
+    derives = "arch" not in plan.space(family).dims  # a budget fixes a width of the sample
+    if targets and derives and not study.trials and c.sampler.name != "grid":
+        # A new budget-matched study starts with one trial per budget (the rest of each
+        # configuration sampled), so every budget gets a model however few trials there are.
+        for target in targets:
+            study.enqueue_trial({"budget": target}, skip_if_exists=True)
     goal = plan.goal
     done = plan.goal.done(study)
     trained = trained_trials(study)
@@ -183,6 +221,8 @@ def run_family(
         device=device,
         goal=goal,
         log_dir=plan.run_folder / "trials" / family,
+        weights_dir=plan.run_folder / "weights" / family,
+        save=c.search.save,
         meta={
             "task": c.task.name,
             "dataset": c.data.name,
@@ -195,6 +235,7 @@ def run_family(
     if train_fn is not None:
         objective.train_fn = train_fn
     progress = Progress(family, plan, len(trained), best)
+    objective.on_epoch = progress.epoch
     catch: tuple[type[BaseException], ...] = (Diverged,)
     try:
         import torch

@@ -145,6 +145,8 @@ def test_wheel_works_in_a_project_with_its_own_models_search_and_conf(tmp_path):
     )  # fmt: skip
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     assert "started 1 more worker process" in sweep.stderr
+    # The worker imports the package by its own module path, never the project's `search`.
+    assert "exited with an error" not in sweep.stderr and "Traceback" not in sweep.stderr
     assert (project / "runs" / "smoke-gen_classify-digits" / "frontier.png").exists()
     # Every config is package data: the SLURM launcher's too.
     slurm = run(

@@ -117,6 +117,18 @@ def test_budget_matched_mode(tmp_path, digits_splits):
     for t in trained_trials(study):
         target = t.user_attrs["budget_target"]
         assert abs(t.user_attrs["params"] - target) <= 0.05 * target
+    # A new study starts with one trial per budget: every budget gets a model.
+    assert [t.params["budget"] for t in study.trials[:2]] == [20000, 40000]
+    assert {t.user_attrs["budget_target"] for t in trained_trials(study)} == {20000, 40000}
+    # A depth whose budget-fixed width breaks the shape rule is said to be so, in the keys a
+    # sweep has (no advice to set arch.d_h).
+    conv = run_family(plan, "conventional", storage, data, "cpu", train_fn=FakeTrainer())
+    why = {t.user_attrs.get("violation") for t in conv.trials} - {None}
+    assert (
+        "shape: conventional with depth 2 cannot meet the budget 20,000: it gives d_h=46, "
+        "and conventional needs d_h > d_z = d_y" in why
+    )
+    assert not any("arch." in w for w in why)
 
 
 def test_resume_refuses_a_changed_space_and_leaves_the_study(tmp_path, capsys, fake_training):
