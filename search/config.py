@@ -192,6 +192,7 @@ def parse(raw: Mapping[str, Any]) -> Config:
             raise unknown_key("", str(key), [*GROUPS, *SCALARS])
     data = build(DataSettings, raw.get("dataset"), "dataset")
     _choice("dataset", data.name, IMAGE_SHAPES)
+    _choice("dataset.download", data.download.lower(), ("auto", "true", "false"))
     if data.limit is not None and data.limit < 2:
         raise ConfigError(f"dataset.limit={data.limit} must be at least 2 (or null for all)")
     train_raw = dict(raw.get("train") or {})

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import download
 from .formats import (
+    IDX_FILES,
     DataError,
     ImageSet,
     cifar_binary,
@@ -41,6 +43,7 @@ class DataSettings:
     allow_pickle: bool = False
     split_seed: int = 42
     limit: int | None = None  # keep only the first N images of each split (quick looks)
+    download: str = "auto"  # auto: fetch missing files; true: also re-check them; false: never
 
 
 # --- the embedded sets -------------------------------------------------------------------
@@ -102,19 +105,40 @@ def _paper_split(train: ImageSet, test: ImageSet, n_eval: int, seed: int) -> Spl
 
 
 def _root(settings: DataSettings, fallback: Path | None = None) -> Path:
+    """dataset.root, else a system copy (`fallback`), else the download cache. A given root must
+    exist: a mistyped path should fail, not fill a new folder. dataset.download=true skips the
+    system copy (read-only, and Debian's gzip headers differ from the pinned files)."""
     if settings.root:
         root = Path(settings.root).expanduser()
         if not root.is_dir():
             raise DataError(f"{settings.name}: dataset.root={root} is not a folder")
         return root
-    if fallback is not None and fallback.is_dir():
+    forced = download.mode(settings.download) == "true"
+    if fallback is not None and fallback.is_dir() and not forced:
         return fallback
+    if download.needed(settings.name, settings.download, present=False):
+        return download.cache_folder(settings.name)
     hint = f" (or install Debian's dataset-fashion-mnist for {fallback})" if fallback else ""
-    raise DataError(f"{settings.name} needs its files on disk: set dataset.root=/path{hint}")
+    manual = f"; {download.MANUAL[settings.name]}" if settings.name in download.MANUAL else ""
+    raise DataError(
+        f"{settings.name} needs its files on disk: set dataset.root=/path{hint}{manual}"
+    )
+
+
+def _idx_complete(root: Path, torchvision_name: str) -> bool:
+    """All four idx files in one of the layouts `find_idx_dir` accepts."""
+    try:
+        folder = find_idx_dir(root, torchvision_name)
+    except DataError:
+        return False
+    return all((folder / s).is_file() or (folder / f"{s}.gz").is_file() for s in IDX_FILES.values())
 
 
 def load_mnist_like(settings: DataSettings, torchvision_name: str, fallback: Path | None) -> Splits:
-    folder = find_idx_dir(_root(settings, fallback), torchvision_name)
+    root = _root(settings, fallback)
+    if download.needed(settings.name, settings.download, _idx_complete(root, torchvision_name)):
+        download.fetch(settings.name, root)  # into root itself, which find_idx_dir looks at first
+    folder = find_idx_dir(root, torchvision_name)
     return _paper_split(
         idx_pair(folder, "train"), idx_pair(folder, "test"), 10_000, settings.split_seed
     )
@@ -127,6 +151,13 @@ def load_cifar10(settings: DataSettings) -> Splits:
     """CIFAR-10 binary batches, or python batches with dataset.allow_pickle=true; 45k/5k/10k."""
     root = _root(settings)
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    present = any(
+        (folder / batch).is_file()
+        for folder in (root / "cifar-10-batches-bin", root / "cifar-10-batches-py", root)
+        for batch in ("data_batch_1.bin", "data_batch_1")
+    )
+    if download.needed(settings.name, settings.download, present):
+        download.fetch(settings.name, root)  # the binary tarball, extracted to its folder
     for folder in (root / "cifar-10-batches-bin", root):
         if (folder / "data_batch_1.bin").is_file():
             sets = [cifar_binary(folder / f"{n}.bin") for n in names]
@@ -169,7 +200,7 @@ def load_imagenet32(settings: DataSettings) -> Splits:
     if not train_paths or val is None:
         raise DataError(
             f"no ImageNet-32 batches under {root}: expected train_data_batch_1..10.npz and "
-            f"val_data.npz (the Downsampled ImageNet 32x32 .npz release)"
+            f"val_data.npz; {download.MANUAL['imagenet32']}"
         )
     train = concat([imagenet_batch(p, settings.allow_pickle) for p in train_paths])
     val_set = imagenet_batch(val, settings.allow_pickle)

@@ -31,7 +31,10 @@ CASES = [
     (["params", "arch.d_z=100", "arch.d_h=100"], "hourglass needs d_h < d_z"),
     (["sweep", "search.budget.min_params=50000", "search.budget.max_params=20000"], "empty budget"),
     (["sweep", "search.budget.max_params=100"], "impossible budget"),
-    (["train", "dataset=mnist", "dataset.root={empty}"], "no MNIST-style idx files"),
+    (
+        ["train", "dataset=mnist", "dataset.root={empty}", "dataset.download=false"],
+        "no MNIST-style idx files",
+    ),  # fmt: skip
     (["train", "dataset=mnist", "dataset.root={broken}"], "header promises"),
     (["train", "dataset=cifar10", "dataset.root={pickles}"], "dataset.allow_pickle=true"),
     (["sweep", "storage.url=sqlite:////sys/hgsearch-test.db"], "read-only place"),

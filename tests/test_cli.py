@@ -114,7 +114,7 @@ def test_bf16_on_a_cpu_says_it_trains_in_fp32(capsys, caplog):
         (["params", "train.epochs=0"], "train.epochs must be positive"),
         (["params", "arch.nope=1"], "arch.nope"),
         (["train", "dataset=mnist", "dataset.root=/nonexistent"], "is not a folder"),
-        (["train", "dataset=cifar10"], "dataset.root"),
+        (["train", "dataset=cifar10", "dataset.download=false"], "dataset.root"),
         (["frobnicate"], "unknown command 'frobnicate'"),
         (["train", "experiment=smoke", "device=tpu"], "device='tpu' is not a device"),
     ],

@@ -102,9 +102,9 @@ def test_idx_malformed(tmp_path):
 
 def test_mnist_missing_files_say_what_and_where(tmp_path):
     with pytest.raises(DataError, match=r"train-images-idx3-ubyte\[\.gz\]"):
-        load(DataSettings("mnist", root=str(tmp_path)))
+        load(DataSettings("mnist", root=str(tmp_path), download="false"))
     with pytest.raises(DataError, match="dataset.root"):
-        load(DataSettings("mnist"))
+        load(DataSettings("mnist", download="false"))
 
 
 @pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist")
