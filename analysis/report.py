@@ -18,6 +18,7 @@ import pandas as pd
 from ..models import BASELINE, CANDIDATE, FAMILIES
 from .compare import best_under_budgets, gain_at_matched_size, size_to_reach
 from .frontier import best_per_size, configurations, paper_frontier, pareto_set, with_size
+from .interactive import frontier_figure, write_html
 from .load import trials_frame
 from .plot import METRIC_LABELS, human_params
 from .reference import reference_for
@@ -213,6 +214,8 @@ def report_studies(studies: list, folder: Path, settings: ReportSettings | None 
     ax.set_title(heading, fontsize=10)
     paths["frontier_plot"] = _save(fig, folder, "frontier", settings.formats)
     plt.close(fig)
+    page = frontier_figure(trials, frontier, metric, families, heading, reference)
+    paths["frontier_html"] = [_write(folder / "frontier.html", lambda p: write_html(page, p))]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     scaling_plot(axes, best_per_size(trials, metric) if matched else frontier, families,
                  budgets if matched else None)  # fmt: skip

@@ -21,6 +21,21 @@ def compose_cfg(overrides: list[str] | None = None):
         return compose("config", overrides=overrides or [])
 
 
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch):
+    """No test downloads from the internet: every mirror is a closed loopback port (the
+    download tests serve their own files on loopback)."""
+    import dataclasses
+
+    from hgsearch.search import download
+
+    dead = {
+        name: dataclasses.replace(source, mirrors=("http://127.0.0.1:9/",))
+        for name, source in download.SOURCES.items()
+    }
+    monkeypatch.setattr(download, "SOURCES", dead)
+
+
 @pytest.fixture(scope="session")
 def digits_splits():
     from hgsearch.search.data import DataSettings, load
@@ -59,3 +74,17 @@ def fake_training(monkeypatch):
     real = commands.run_family
     monkeypatch.setattr(commands, "run_family", lambda *a, **k: real(*a, **{**k, "train_fn": fake}))
     return fake
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """A real one-node SLURM cluster (munged, slurmctld, slurmd) on loopback for the session."""
+    from tests import slurm as cluster
+
+    if not cluster.available():
+        if os.environ.get("HGSEARCH_REQUIRE_SLURM"):
+            pytest.fail("SLURM binaries are missing (apt-get install slurm-wlm munge)")
+        pytest.skip("SLURM binaries are not installed (apt-get install slurm-wlm munge)")
+    running, stop = cluster.start()
+    yield running
+    stop()
