@@ -52,3 +52,26 @@ def trials_frame(studies: Iterable) -> pd.DataFrame:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     frame["trained"] = frame["trained"].astype(bool)
     return frame
+
+
+def runs_frame(studies: Iterable, trials: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per trained replica (seed x learning rate): what the paper's frontier
+    procedure averages. A trial that trained several (search.lrs, packs) stores each; one that
+    did not is its own row (its metrics the mean over its seeds, `n_seeds` of them)."""
+    trials = trials_frame(studies) if trials is None else trials
+    studies = {s.study_name: s for s in studies}
+    rows = []
+    for _, row in trials[trials["trained"]].iterrows():
+        trial = studies[row["study"]].get_trials(deepcopy=False)[row["number"]]
+        replicas = record.read(trial).replicas
+        if not replicas:
+            rows.append({**row.to_dict(), "seed": None})
+            continue
+        for rep in replicas:
+            if rep.get("status") != "ok":
+                continue
+            metrics = {k: rep.get(k) for k in record.RECORDED}
+            stds = {f"{k}_std": float("nan") for k in record.RECORDED if f"{k}_std" in row}
+            rows.append({**row.to_dict(), **metrics, **stds, "lr": rep["lr"],
+                         "seed": rep["seed"], "n_seeds": 1})  # fmt: skip
+    return pd.DataFrame(rows, columns=[*trials.columns, "seed"])

@@ -19,7 +19,7 @@ from ..models import BASELINE, CANDIDATE, FAMILIES
 from .compare import best_under_budgets, gain_at_matched_size, size_to_reach
 from .frontier import best_per_size, configurations, paper_frontier, pareto_set, with_size
 from .interactive import frontier_figure, write_html
-from .load import trials_frame
+from .load import runs_frame, trials_frame
 from .plot import METRIC_LABELS, human_params
 from .reference import reference_for
 
@@ -79,6 +79,25 @@ def frontier_table(frontier: pd.DataFrame) -> str:
             f"{r['family']:<13} {size_text(r['size']):>10} {r['params']:>11,.0f}  "
             f"{int(r['d_z']):>5} {int(r['d_h']):>5} {int(r['depth']):>5}  {r['lr']:>8.2g}  "
             f"{r['mean']:>7.2f} {r['std']:>6.2f} {int(r['n']):>5}"
+        )
+    return "\n".join(lines)
+
+
+def lr_table(configs: pd.DataFrame, frontier: pd.DataFrame) -> str:
+    """Each frontier architecture's learning rates, the chosen one marked (only when an
+    architecture was trained at several)."""
+    keys = ["family", "d_z", "d_h", "depth"]
+    rows = configs.merge(frontier[keys].drop_duplicates(), on=keys)
+    if rows.empty or rows.groupby(keys)["lr"].nunique().max() < 2:
+        return ""
+    chosen = set(map(tuple, frontier[[*keys, "lr"]].to_numpy().tolist()))
+    lines = [f"{'family':<13} {'d_z':>5} {'d_h':>5} {'depth':>5}  {'lr':>8}  {'mean':>7} "
+             f"{'std':>6} {'seeds':>5}"]  # fmt: skip
+    for _, r in rows.sort_values([*keys, "lr"]).iterrows():
+        mark = " <- frontier" if tuple(r[[*keys, "lr"]].tolist()) in chosen else ""
+        lines.append(
+            f"{r['family']:<13} {int(r['d_z']):>5} {int(r['d_h']):>5} {int(r['depth']):>5}  "
+            f"{r['lr']:>8.2g}  {r['mean']:>7.2f} {r['std']:>6.2f} {int(r['n']):>5}{mark}"
         )
     return "\n".join(lines)
 
@@ -178,12 +197,14 @@ def report_studies(studies: list, folder: Path, settings: ReportSettings | None 
         )
     folder.mkdir(parents=True, exist_ok=True)
     trials = with_size(trials)
+    runs = with_size(runs_frame(studies, trials))  # one row per seed x lr: what is averaged
     families = _families(trials, settings)
-    frontier = paper_frontier(trials, metric)
+    frontier = paper_frontier(runs, metric)
     pareto = pareto_set(trials, metric)
-    configs = configurations(trials, metric)
-    keys = ["family", "d_z", "d_h", "depth", "lr"]
-    on = trials[keys].merge(frontier[keys].assign(on_frontier=True), on=keys, how="left")
+    configs = configurations(runs, metric)
+    keys = ["family", "d_z", "d_h", "depth"]  # an architecture (a trial may train many lrs)
+    points = frontier[keys].drop_duplicates().assign(on_frontier=True)
+    on = trials[keys].merge(points, on=keys, how="left")
     trials = trials.assign(
         on_frontier=on["on_frontier"].fillna(False).astype(bool).to_numpy()
         & trials["trained"].to_numpy(),
@@ -197,6 +218,7 @@ def report_studies(studies: list, folder: Path, settings: ReportSettings | None 
     paths["frontier_csv"] = [
         _write(folder / "frontier.csv", lambda p: frontier.to_csv(p, index=False))
     ]
+    paths["runs_csv"] = [_write(folder / "runs.csv", lambda p: runs.to_csv(p, index=False))]
 
     try:  # parquet too, where pyarrow is installed
         import pyarrow  # noqa: F401
@@ -256,6 +278,10 @@ def report_studies(studies: list, folder: Path, settings: ReportSettings | None 
         f"## {settings.candidate} vs {settings.baseline}",
         "",
     ] + [f"- {c}" for c in comparison]
+    lrs = lr_table(configs, frontier)
+    if lrs:
+        lines += ["", "## Learning rates of the frontier architectures (mean ± std over seeds)",
+                  "", "```", lrs, "```"]  # fmt: skip
     if budgets:
         best = best_under_budgets(configs, budgets)
         lines += [
@@ -273,6 +299,8 @@ def report_studies(studies: list, folder: Path, settings: ReportSettings | None 
     paths["summary"] = [_write(folder / "summary.md", lambda p: p.write_text(text))]
 
     print(table)
+    if lrs:
+        print(lrs)
     for c in comparison:
         print(c)
     print(f"wrote {', '.join(str(p) for ps in paths.values() for p in ps)}")

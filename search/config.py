@@ -49,6 +49,9 @@ class SearchSettings:
     max_attempts: int | None = None
     allow_space_change: bool = False
     save: str = "best"  # weights kept: best per family and budget, all, none
+    # Learning rates every trial trains (seeds x lrs, as packs), per family; None: space.*.lr
+    # samples one per trial. The trial's value is the best lr's mean over seeds (the paper's).
+    lrs: Mapping[str, tuple[float, ...]] | None = None
     budget: Budget = field(default_factory=Budget)
     early_stop: EarlyStop = field(default_factory=EarlyStop)
 
@@ -211,6 +214,9 @@ def parse(raw: Mapping[str, Any]) -> Config:
     if train.weight_decay < 0:
         raise ConfigError(f"train.weight_decay must be >= 0, got {train.weight_decay}")
     _choice("train.decay", train.decay, DECAYS)
+    train = dataclasses.replace(train, pack=train.pack.lower())
+    _choice("train.pack", train.pack, ("auto", "true", "false"))
+    _positive("train", pack_max=train.pack_max)
     arch = build(ArchSettings, raw.get("arch"), "arch")
     _choice("arch", arch.family, FAMILIES)
     scalars = {k: _coerce(raw[k], SCALARS[k], k) for k in SCALARS if k in raw}
@@ -230,6 +236,7 @@ def parse(raw: Mapping[str, Any]) -> Config:
         raise ConfigError(f"search.families is empty: list some of {', '.join(FAMILIES)}")
     for name in search.families:
         _choice("search.families", name, FAMILIES)
+    search = dataclasses.replace(search, lrs=_lrs(search_raw.get("lrs"), search.families))
     _choice("search.metric", search.metric, METRICS)
     _choice("search.save", search.save, SAVE_MODES)
     _positive("search", n_trials=search.n_trials, replicas=search.replicas)
@@ -265,8 +272,24 @@ def parse(raw: Mapping[str, Any]) -> Config:
         _choice("space", name, FAMILIES)
         if not isinstance(entries, Mapping):
             raise ConfigError(f"space.{name} must map d_z, d_h, depth, lr to their ranges")
-        spaces[name] = parse_family_space(name, dict(entries), d_x)
+        lrs = search.lrs is not None and name in search.lrs
+        spaces[name] = parse_family_space(name, dict(entries), d_x, lrs)
     return dataclasses.replace(config, spaces=spaces, report=report)
+
+
+def _lrs(raw: Any, families: tuple[str, ...]) -> dict[str, tuple[float, ...]] | None:
+    """search.lrs as {family: rates}: a list serves every family, a mapping names them."""
+    if raw is None:
+        return None
+    per = raw if isinstance(raw, Mapping) else {name: raw for name in families}
+    out = {}
+    for name, rates in per.items():
+        _choice("search.lrs", str(name), FAMILIES)
+        rates = _coerce(rates, tuple[float, ...], f"search.lrs.{name}")
+        if not rates or min(rates) <= 0:
+            raise ConfigError(f"search.lrs.{name} must be a non-empty list of positive rates")
+        out[str(name)] = rates
+    return out
 
 
 def space_summary(space: FamilySpace) -> dict[str, Any]:

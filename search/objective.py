@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import statistics
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -25,7 +23,11 @@ from . import record
 from .goal import Goal, trained_trials
 from .internals import report_intermediate
 from .interrupt import deferred, interruptible
+from .pack import Replica, train_pack
 from .record import RECORDED
+from .replicas import best_lr, records
+from .replicas import run as run_replicas
+from .replicas import summary as replica_summary
 from .space import Budget, Candidate, FamilySpace, Infeasible, sample
 from .tasks import TaskData
 from .train import TrainResult, TrainSettings, train
@@ -100,6 +102,8 @@ class Objective:
     on_epoch: Callable[[int, dict[str, float]], None] | None = None  # e.g. a progress bar
     weights_dir: Path | None = None
     save: str = "best"  # best | all | none (search.save)
+    lrs: tuple[float, ...] | None = None  # every trial trains these (search.lrs)
+    pack_fn: Callable[..., list[TrainResult]] = train_pack
 
     def __call__(self, trial: Any) -> tuple[float, float]:
         record.write(trial, **self.meta)
@@ -212,26 +216,30 @@ class Objective:
                     record.write(trial, epoch_psnr=epoch_psnr, pruned_reason=reason, trained=False)
                 raise optuna.TrialPruned(reason)
 
-        results: list[TrainResult] = []
         seeds = [self.train_settings.seed + r for r in range(self.replicas)]
-        record.write(trial, seeds=seeds)
-        for i, seed in enumerate(seeds):
-            settings = replace(self.train_settings, lr=cand.lr, seed=seed)
-            with interruptible():  # Ctrl-C stops training at once (search/interrupt.py)
-                result = self.train_fn(
-                    cand.spec, self.data, settings, self.device, report if i == 0 else None
-                )
-            results.append(result)
-            if result.status != "ok" or not math.isfinite(getattr(result, self.metric)):
-                record.write(trial, status="diverged", epoch_psnr=epoch_psnr)
-                self._log(trial, cand, seeds, results)
-                raise Diverged(f"training diverged (seed {seed}, lr {cand.lr:g})")
-        summary = self._summary(results)
+        lrs = self.lrs or (cand.lr,)
+        reps = [Replica(seed, lr) for lr in lrs for seed in seeds]
+        record.write(trial, seeds=seeds, lrs=list(self.lrs) if self.lrs else None)
+        with interruptible():  # Ctrl-C stops training at once (search/interrupt.py)
+            results = run_replicas(
+                cand.spec, self.data, self.train_settings, reps, self.device, report,
+                self.train_fn, self.pack_fn,
+            )  # fmt: skip
+        stored = records(reps, results) if len(reps) > 1 else None
+        chosen = best_lr(reps, results, self.metric)
+        if chosen is None or (self.lrs is None and len(chosen[1]) < len(seeds)):
+            record.write(trial, status="diverged", epoch_psnr=epoch_psnr, replicas=stored)
+            self._log(trial, cand, reps, results)
+            raise Diverged(f"training diverged ({', '.join(f'lr {lr:g}' for lr in lrs)})")
+        lr, best = chosen
+        summary = {**replica_summary(best), "seconds": sum(r.seconds for r in results)}
+        record.write(trial, lr=lr, replicas=stored)
+        cand = replace(cand, lr=lr)
         record.write(trial, **summary, epoch_psnr=epoch_psnr, status="ok", trained=True)
         # After the record: a log or weights file is optional, a failure to write one a warning.
         try:
-            self._log(trial, cand, seeds, results)
-            saved = self._keep(trial, cand, summary[self.metric], results[0])
+            self._log(trial, cand, reps, results)
+            saved = self._keep(trial, cand, summary[self.metric], best[0])
             record.write(trial, weights=saved and str(saved))
         except OSError as exc:
             message = f"could not write the trial's files: {exc.strerror or exc} ({exc.filename})"
@@ -260,33 +268,17 @@ class Objective:
         name = "best.pt" if cand.target is None else f"best-{cand.target:.0f}.pt"
         return save_model(self.weights_dir / name, cand.spec, result.state, meta)
 
-    @staticmethod
-    def _summary(results: list[TrainResult]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        nan = float("nan")
-        for key in RECORDED:
-            values = [getattr(r, key) for r in results]
-            out[key] = statistics.fmean(values)
-            finite = all(math.isfinite(v) for v in values)
-            out[f"{key}_std"] = (
-                statistics.stdev(values) if len(values) > 1 and finite else 0.0 if finite else nan
-            )
-            out[f"{key}_seeds"] = values
-        out["seconds"] = sum(r.seconds for r in results)
-        out["device"] = results[0].device
-        out["best_epoch"] = results[0].best_epoch
-        return out
-
-    def _log(self, trial: Any, cand: Candidate, seeds: list[int], results: list[TrainResult]):
-        """One JSON line per evaluated epoch and per seed's result, under log_dir."""
+    def _log(self, trial: Any, cand: Candidate, reps: list[Replica], results: list[TrainResult]):
+        """One JSON line per evaluated epoch and per replica's result, under log_dir."""
         if self.log_dir is None:
             return
         lines = [{"trial": trial.number, "config": cand.key, "params": cand.params}]
-        for seed, r in zip(seeds, results, strict=False):
-            lines += [{"seed": seed, **h} for h in r.history]
+        for rep, r in zip(reps, results, strict=False):
+            lines += [{"seed": rep.seed, "lr": rep.lr, **h} for h in r.history]
             lines.append(
                 {
-                    "seed": seed,
+                    "seed": rep.seed,
+                    "lr": rep.lr,
                     "status": r.status,
                     "eval_psnr": r.eval_psnr,
                     "test_psnr": r.test_psnr,

@@ -54,7 +54,8 @@ class Plan:
         c = self.config
         task = dataclasses.asdict(c.task)
         flips = task.pop("flips")
-        train = {k: v for k, v in dataclasses.asdict(c.train).items() if k != "seed"}
+        how = ("seed", "pack", "pack_max")  # how it is computed, not what
+        train = {k: v for k, v in dataclasses.asdict(c.train).items() if k not in how}
         return {
             "task": task,
             "dataset": {
@@ -67,6 +68,7 @@ class Plan:
             "budget": dataclasses.asdict(c.search.budget),
             "train": {**train, "flips": flips},
             "replicas": c.search.replicas,
+            "lrs": list(c.search.lrs.get(family, ())) if c.search.lrs else None,
             "metric": c.search.metric,
             "fix_w_in": c.arch.fix_w_in,
             "psnr_definition": DEFINITION,

@@ -49,6 +49,8 @@ class TrialRecord:
     duplicate_of: int | None = None  # another worker was training it
     reused_from: int | None = None  # a finished trial with the same configuration
     seeds: list[int] | None = None
+    lrs: list[float] | None = None  # search.lrs: the rates the trial trained (lr: the best)
+    replicas: list[dict] | None = None  # each seed x lr's result, when there are several
     # results, the mean over seeds (trained trials)
     eval_psnr: float | None = None
     test_psnr: float | None = None

@@ -70,15 +70,15 @@ class FamilySpace:
 @dataclass(frozen=True)
 class Candidate:
     spec: MLPSpec
-    lr: float
+    lr: float | None  # None: the trial trains every learning rate of search.lrs
     params: int
     params_total: int
     target: float | None = None
 
     @property
     def key(self) -> str:
-        s = self.spec
-        return f"{s.family}|{s.d_z}|{s.d_h}|{s.depth}|{self.lr:.6g}|{int(s.fix_w_in)}"
+        s, lr = self.spec, "*" if self.lr is None else f"{self.lr:.6g}"
+        return f"{s.family}|{s.d_z}|{s.d_h}|{s.depth}|{lr}|{int(s.fix_w_in)}"
 
 
 class Infeasible(Exception):
@@ -135,7 +135,9 @@ def parse_dim(name: str, raw: Any, family: str, d_x: int) -> Dim:
     return Dim(name, low=low, high=high, log=log, step=None if step is None else float(step))
 
 
-def parse_family_space(name: str, raw: dict[str, Any], d_x: int) -> FamilySpace:
+def parse_family_space(name: str, raw: dict[str, Any], d_x: int, lrs: bool = False) -> FamilySpace:
+    """A family's space; with `lrs` the trial trains every learning rate of search.lrs, so the
+    space has no lr entry."""
     unknown = sorted(set(raw) - set(KEYS))
     if unknown:
         raise ConfigError(f"space.{name}.{unknown[0]} is not a search key; use {', '.join(KEYS)}")
@@ -147,8 +149,15 @@ def parse_family_space(name: str, raw: dict[str, Any], d_x: int) -> FamilySpace:
             f"its space takes {', '.join(fam.sampled)} and lr"
         )
     dims = {name_: parse_dim(name_, value, name, d_x) for name_, value in raw.items()}
-    if "lr" not in dims:
-        raise ConfigError(f"space.{name} needs an lr entry (choices or a range)")
+    if lrs and "lr" in dims:
+        raise ConfigError(
+            f"space.{name}.lr and search.lrs both set the learning rate: drop one (search.lrs "
+            f"trains every rate in each trial; an lr entry samples one per trial)"
+        )
+    if not lrs and "lr" not in dims:
+        raise ConfigError(
+            f"space.{name} needs an lr entry (choices or a range), or give search.lrs"
+        )
     if "arch" in dims and any(k in dims for k in INT_KEYS):
         raise ConfigError(f"space.{name}: give either arch configs or d_z/d_h/depth, not both")
     return FamilySpace(name, dims)
@@ -234,7 +243,7 @@ def sample(
         values[space.derived] = width_for_budget(
             space.family, target, values, d_x=d_x, d_y=d_y, fix_w_in=fix_w_in
         )
-    lr = float(suggest(trial, dims["lr"]))
+    lr = float(suggest(trial, dims["lr"])) if "lr" in dims else None
     values = family(space.family).complete(values, d_y)
     missing = [k for k in INT_KEYS if k not in values]
     if missing:

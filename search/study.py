@@ -169,7 +169,13 @@ class Progress:
 
 
 def run_family(
-    plan: Plan, family: str, storage: Any, data: Any, device: str, train_fn: Any = None
+    plan: Plan,
+    family: str,
+    storage: Any,
+    data: Any,
+    device: str,
+    train_fn: Any = None,
+    pack_fn: Any = None,
 ) -> optuna.Study:
     """Run (or resume) one family's study until its goal says it is done."""
     c = plan.config
@@ -223,6 +229,7 @@ def run_family(
         log_dir=plan.run_folder / "trials" / family,
         weights_dir=plan.run_folder / "weights" / family,
         save=c.search.save,
+        lrs=c.search.lrs.get(family) if c.search.lrs else None,
         meta={
             "task": c.task.name,
             "dataset": c.data.name,
@@ -232,8 +239,9 @@ def run_family(
             "pid": os.getpid(),
         },
     )
-    if train_fn is not None:
+    if train_fn is not None:  # tests inject fakes
         objective.train_fn = train_fn
+        objective.pack_fn = pack_fn or getattr(train_fn, "pack", objective.pack_fn)
     progress = Progress(family, plan, len(trained), best)
     objective.on_epoch = progress.epoch
     catch: tuple[type[BaseException], ...] = (Diverged,)

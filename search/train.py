@@ -36,6 +36,8 @@ class TrainSettings:
     bf16: bool = False  # bf16 autocast, CUDA only
     seed: int = 0
     decay: str = "step"  # linear decay to 0 stepped per "step" or per "epoch" (paper: MNIST)
+    pack: str = "auto"  # train a trial's replicas as one batched model: auto | true | false
+    pack_max: int | None = None  # most replicas in one pack (None: as memory allows)
 
 
 DECAYS = ("step", "epoch")

@@ -27,8 +27,14 @@ class FakeTrainer:
         assert self.max_params is None or p <= self.max_params
         assert self.min_params is None or p >= self.min_params
         self.calls.append((spec, settings.lr, settings.seed))
+        # Learning rates: best at 1e-3, lower the further away (a trial over search.lrs has a
+        # best one); seeds differ a little.
         psnr = (
-            10 + 2 * math.log(p) + (0.5 if spec.family == "hourglass" else 0) + 0.01 * settings.seed
+            10
+            + 2 * math.log(p)
+            + (0.5 if spec.family == "hourglass" else 0)
+            + 0.01 * settings.seed
+            - 0.1 * abs(math.log10(settings.lr) + 3)
         )
         history = []
         per_epoch = self.curve(spec) if self.curve else [psnr] * settings.epochs
@@ -51,3 +57,13 @@ class FakeTrainer:
             eval_psnr_image=psnr + 3,
             test_psnr_image=psnr + 2.9,
         )
+
+    def pack(self, spec, data, settings, replicas, device="cpu", report=None):
+        """The pack trainer's contract: one result per replica, in order (report: the first)."""
+        from dataclasses import replace
+
+        return [
+            self(spec, data, replace(settings, lr=r.lr, seed=r.seed), device,
+                 report if i == 0 else None)
+            for i, r in enumerate(replicas)
+        ]  # fmt: skip

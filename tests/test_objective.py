@@ -28,6 +28,7 @@ def make_objective(data, fake, replicas=1, budget=None, early=None, space=SPACE)
         replicas=replicas,
         early_stop=early or EarlyStop(),
         train_fn=fake,
+        pack_fn=fake.pack,
     )
 
 

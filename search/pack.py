@@ -1,0 +1,242 @@
+"""Train a pack: R replicas of one architecture (seeds x learning rates) as one batched model.
+
+Each replica gets exactly what `train` gives that seed alone: the same initialisation (drawn
+by `build_model` after `torch.manual_seed(seed)`), its own generator for the epoch's
+permutation and the denoising noise, its own learning rate in the same linear decay, AdamW's
+own fused kernel on its slice of every stacked weight. So replica r's results equal the
+one-model run's up to float rounding, and replicas stay independent: one that diverges
+(NaN/inf) is frozen and reported `diverged` while the others go on. Evaluation and model
+selection (lowest eval MSE, per replica) are the one-model trainer's. Early stopping is asked
+with the best replica's metrics.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+
+import torch
+
+from ..models import MLPSpec, build_model
+from ..models.packed import PackedMLP
+from .metrics import EVAL_BATCH, batch_psnr, batch_ssim, image_mse, image_psnr
+from .tasks import TaskData
+from .train import Report, TrainResult, TrainSettings, decayed_lr
+
+
+@dataclass(frozen=True)
+class Replica:
+    seed: int
+    lr: float
+
+
+def replica_bytes(spec: MLPSpec, batch: int, chunk: int = 4 * EVAL_BATCH) -> int:
+    """A generous estimate of one replica's memory in a pack (fp32): weights, gradients and
+    AdamW's two moments, plus a training step's or an evaluation chunk's activations."""
+    from ..models import count_params
+
+    weights = 4 * count_params(spec).total * 4
+    width = spec.d_x + spec.d_y + spec.depth * (4 * spec.d_z + 2 * spec.d_h)
+    return weights + 4 * 2 * max(batch, chunk) * width
+
+
+def pack_size(spec: MLPSpec, data: TaskData, settings: TrainSettings, device) -> int:
+    """How many replicas one pack may hold: `train.pack_max`, and on a GPU what 80% of its
+    free memory holds; on a CPU no other cap (its memory is the machine's)."""
+    cap = settings.pack_max or 1 << 30
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        cap = min(cap, int(0.8 * free) // replica_bytes(spec, settings.batch_size))
+    return max(1, cap)
+
+
+@torch.no_grad()
+def evaluate_pack(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    image_shape: tuple[int, int, int] | None = None,
+    chunk: int = 4 * EVAL_BATCH,
+) -> list[dict[str, float]]:
+    """`evaluate` for every replica at once: forward (B, d_x) -> (R, B, d_y)."""
+    mse, ssim = [], None
+    for start in range(0, x.shape[0], chunk):
+        pred = forward(x[start : start + chunk]).float()  # (R, b, d_y)
+        target = y[start : start + chunk]
+        mse.append(torch.stack([image_mse(p, target) for p in pred]))
+        if image_shape is not None:
+            batches = [
+                sum(batch_ssim(p, t, image_shape) * p.shape[0]
+                    for p, t in zip(pr.split(EVAL_BATCH), target.split(EVAL_BATCH), strict=True))
+                for pr in pred
+            ]  # fmt: skip
+            step = torch.stack(batches)
+            ssim = step if ssim is None else ssim + step
+    per_image = torch.cat(mse, dim=1)  # (R, N)
+    rows = []
+    for r in range(per_image.shape[0]):
+        stats = [per_image[r].mean(), batch_psnr(per_image[r]), image_psnr(per_image[r])]
+        if ssim is not None:
+            stats.append(ssim[r] / x.shape[0])
+        rows.append(torch.stack(stats))
+    values = torch.stack(rows).tolist()
+    return [dict(zip(("mse", "psnr", "psnr_image", "ssim"), v, strict=False)) for v in values]
+
+
+class PackAdamW:
+    """AdamW's fused kernel, called per replica on its slice of each stacked weight, with that
+    replica's learning rate; a frozen replica is skipped."""
+
+    def __init__(self, params: list[torch.nn.Parameter], settings: TrainSettings, r: int):
+        self.params = params
+        self.wd = settings.weight_decay
+        self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+        self.counts = [torch.zeros((), device=params[0].device) for _ in range(r)]
+
+    @torch.no_grad()
+    def step(self, lrs: list[float], frozen: list[bool]) -> None:
+        for r, lr in enumerate(lrs):
+            if frozen[r]:
+                continue
+            self.counts[r] += 1
+            torch._fused_adamw_(
+                [p[r] for p in self.params],
+                [p.grad[r] for p in self.params],
+                [m[r] for m, _ in self.moments],
+                [v[r] for _, v in self.moments],
+                [],
+                [self.counts[r]] * len(self.params),
+                lr=lr,
+                beta1=0.9,
+                beta2=0.999,
+                weight_decay=self.wd,
+                eps=1e-8,
+                amsgrad=False,
+                maximize=False,
+            )
+
+
+def train_pack(
+    spec: MLPSpec,
+    data: TaskData,
+    settings: TrainSettings,
+    replicas: list[Replica],
+    device: torch.device | str = "cpu",
+    report: Report | None = None,
+) -> list[TrainResult]:
+    """Train every replica of `replicas`; one TrainResult each, in their order."""
+    started = time.perf_counter()
+    device = torch.device(device)
+    models = []
+    for rep in replicas:
+        torch.manual_seed(rep.seed)
+        models.append(build_model(spec))
+    pack = PackedMLP(models).to(device)
+    del models
+    n_rep = len(replicas)
+    gens = [torch.Generator(device=device).manual_seed(rep.seed) for rep in replicas]
+    params = [p for p in pack.parameters() if p.requires_grad]
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    opt = PackAdamW(params, settings, n_rep)
+    bf16 = settings.bf16 and device.type == "cuda"
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else nullcontext()
+
+    n, bs = data.n_train, settings.batch_size
+    steps_per_epoch = n // bs + (1 if n % bs > 1 else 0)  # as `train`: no batch of one
+    total_steps = max(1, settings.epochs * steps_per_epoch)
+    perturb = data.task.perturb
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        with autocast:
+            return pack(x).float()
+
+    frozen = [False] * n_rep
+    status = ["ok"] * n_rep
+    best_mse = [math.inf] * n_rep
+    best_state: list[dict | None] = [None] * n_rep
+    best_epoch = [0] * n_rep
+    histories: list[list[dict[str, float]]] = [[] for _ in replicas]
+    step, epoch = 0, 0
+    for epoch in range(1, settings.epochs + 1):
+        epoch_start = time.perf_counter()
+        pack.train()
+        perms = [torch.randperm(n, device=device, generator=g) for g in gens]
+        loss_sum = torch.zeros(n_rep, device=device)
+        for i in range(steps_per_epoch):
+            xs, ys = [], []
+            for r in range(n_rep):
+                xb, yb = data.train_batch(perms[r][i * bs : (i + 1) * bs])
+                xs.append(perturb(xb, gens[r]))
+                ys.append(yb)
+            xb, yb = torch.stack(xs), torch.stack(ys)  # (R, B, d_x), (R, B, d_y)
+            with autocast:
+                pred = pack(xb).float()
+            losses = (pred - yb).square().mean(dim=(1, 2))  # (R,): each replica its own mean
+            for p in params:
+                p.grad = None
+            losses.sum().backward()
+            lrs = [decayed_lr(replace(settings, lr=rep.lr), step, epoch, total_steps)
+                   for rep in replicas]  # fmt: skip
+            opt.step(lrs, frozen)
+            loss_sum += losses.detach()
+            step += 1
+        sums = loss_sum.tolist()  # the epoch's one host sync
+        for r in range(n_rep):
+            if not frozen[r] and not math.isfinite(sums[r]):
+                frozen[r], status[r] = True, "diverged"
+        epoch_seconds = time.perf_counter() - epoch_start
+        if all(frozen):
+            break
+        if epoch % settings.eval_every and epoch != settings.epochs:
+            continue
+        pack.eval()
+        metrics = evaluate_pack(predict, data.eval.x, data.eval.y)
+        for r, m in enumerate(metrics):
+            if frozen[r]:
+                continue
+            m.update(train_mse=sums[r] / max(1, steps_per_epoch), epoch_seconds=epoch_seconds)
+            histories[r].append({"epoch": epoch, **m})
+            if not math.isfinite(m["mse"]):
+                frozen[r], status[r] = True, "diverged"
+            elif m["mse"] < best_mse[r]:
+                best_mse[r], best_epoch[r] = m["mse"], epoch
+                best_state[r] = pack.replica_state(r)
+        alive = [r for r in range(n_rep) if not frozen[r]]
+        if report is not None and alive:
+            report(epoch, max((metrics[r] for r in alive), key=lambda m: m["psnr"]))
+
+    for r, state in enumerate(best_state):
+        if state is not None:
+            pack.load_replica_state(r, state)
+    pack.eval()
+    ev = evaluate_pack(predict, data.eval.x, data.eval.y, data.image_shape)
+    te = evaluate_pack(predict, data.test.x, data.test.y, data.image_shape)
+    seconds = time.perf_counter() - started
+    nan = float("nan")
+    out = []
+    for r in range(n_rep):
+        kept = best_state[r] is not None
+        out.append(
+            TrainResult(
+                status=status[r],
+                eval_mse=ev[r]["mse"] if kept else nan,
+                eval_psnr=ev[r]["psnr"] if kept else nan,
+                eval_ssim=ev[r]["ssim"] if kept else nan,
+                test_psnr=te[r]["psnr"] if kept else nan,
+                test_ssim=te[r]["ssim"] if kept else nan,
+                best_epoch=best_epoch[r],
+                epochs_run=epoch,
+                seconds=seconds / n_rep,
+                device=str(device),
+                history=histories[r],
+                eval_psnr_image=ev[r]["psnr_image"] if kept else nan,
+                test_psnr_image=te[r]["psnr_image"] if kept else nan,
+                state=best_state[r],
+            )
+        )
+    return out
