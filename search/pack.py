@@ -23,6 +23,7 @@ import torch
 from ..models import MLPSpec, build_model
 from ..models.packed import PackedMLP
 from .metrics import EVAL_BATCH, batch_psnr, batch_ssim, image_mse, image_psnr
+from .packstep import PackStep
 from .tasks import TaskData
 from .train import Report, TrainResult, TrainSettings, decayed_lr
 
@@ -147,9 +148,11 @@ def train_pack(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else nullcontext()
 
     n, bs = data.n_train, settings.batch_size
+    stepper = None if bf16 else PackStep(pack, bs)
     steps_per_epoch = n // bs + (1 if n % bs > 1 else 0)  # as `train`: no batch of one
     total_steps = max(1, settings.epochs * steps_per_epoch)
     perturb = data.task.perturb
+    unit = replace(settings, lr=1.0)
 
     def predict(x: torch.Tensor) -> torch.Tensor:
         with autocast:
@@ -165,24 +168,25 @@ def train_pack(
     for epoch in range(1, settings.epochs + 1):
         epoch_start = time.perf_counter()
         pack.train()
-        perms = [torch.randperm(n, device=device, generator=g) for g in gens]
+        perms = torch.stack([torch.randperm(n, device=device, generator=g) for g in gens])
         loss_sum = torch.zeros(n_rep, device=device)
         for i in range(steps_per_epoch):
-            xs, ys = [], []
-            for r in range(n_rep):
-                xb, yb = data.train_batch(perms[r][i * bs : (i + 1) * bs])
-                xs.append(perturb(xb, gens[r]))
-                ys.append(yb)
-            xb, yb = torch.stack(xs), torch.stack(ys)  # (R, B, d_x), (R, B, d_y)
-            with autocast:
-                pred = pack(xb).float()
-            losses = (pred - yb).square().mean(dim=(1, 2))  # (R,): each replica its own mean
-            for p in params:
-                p.grad = None
-            losses.sum().backward()
-            lrs = [decayed_lr(replace(settings, lr=rep.lr), step, epoch, total_steps)
-                   for rep in replicas]  # fmt: skip
-            opt.step(lrs, frozen)
+            idx = perms[:, i * bs : (i + 1) * bs]  # (R, B): each replica its own order
+            xb, yb = data.train_batch(idx.reshape(-1))  # one gather for the whole pack
+            xb, yb = xb.view(n_rep, -1, xb.shape[-1]), yb.view(n_rep, -1, yb.shape[-1])
+            if not data.task.deterministic:  # fresh noise, from each replica's generator
+                xb = torch.stack([perturb(x, g) for x, g in zip(xb, gens, strict=True)])
+            if stepper is not None:  # fp32: the backward written out, buffers allocated once
+                losses = stepper.step(xb, yb)
+            else:  # bf16 autocast needs autograd's graph
+                with autocast:
+                    pred = pack(xb).float()
+                losses = (pred - yb).square().mean(dim=(1, 2))  # (R,): each its own mean
+                for p in params:
+                    p.grad = None
+                losses.sum().backward()
+            scale = decayed_lr(unit, step, epoch, total_steps)  # the decay, lr 1
+            opt.step([rep.lr * scale for rep in replicas], frozen)
             loss_sum += losses.detach()
             step += 1
         sums = loss_sum.tolist()  # the epoch's one host sync

@@ -134,3 +134,35 @@ def test_paper_preset_runs_as_packs_and_reports_every_rate(tmp_path, capsys):
     capsys.readouterr()
     assert main(["frontier", *args]) == 0
     assert "<- frontier" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [MLPSpec("hourglass", 20, 24, 30, 7, 3), MLPSpec("conventional", 20, 24, 24, 40, 2),
+     MLPSpec("hourglass", 20, 24, 30, 7, 2, fix_w_in=True)],
+    ids=["hourglass", "conventional", "fixed-w_in"],
+)  # fmt: skip
+@pytest.mark.parametrize("rows", [16, 11], ids=["full-batch", "short-batch"])
+def test_written_out_pack_step_matches_autograd(spec, rows):
+    from hgsearch.search.packstep import PackStep
+
+    def pack():
+        models = []
+        for seed in range(3):
+            torch.manual_seed(seed)
+            models.append(build_model(spec))
+        return PackedMLP(models).train()
+
+    reference, manual = pack(), pack()
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.rand(3, rows, spec.d_x, generator=g), torch.rand(3, rows, spec.d_y, generator=g)
+    losses_ref = (reference(x) - y).square().mean(dim=(1, 2))
+    losses_ref.sum().backward()
+    losses = PackStep(manual, 16).step(x, y)
+    torch.testing.assert_close(losses, losses_ref.detach())
+    for (name, p), q in zip(reference.named_parameters(), manual.parameters(), strict=True):
+        if p.requires_grad:
+            scale = p.grad.abs().max().item()
+            torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-4 * scale, msg=name)
+    for (name, b), c in zip(reference.named_buffers(), manual.buffers(), strict=True):
+        torch.testing.assert_close(c, b, rtol=1e-5, atol=1e-6, msg=name)
