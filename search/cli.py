@@ -168,9 +168,10 @@ def config_from(overrides: list[str]):
 
 
 def _with_config(overrides: list[str], name: str) -> int:
-    from . import commands
+    from . import commands, single
 
-    return getattr(commands, name)(config_from(overrides))
+    module = single if name in ("train", "params") else commands
+    return getattr(module, name)(config_from(overrides))
 
 
 def _sweep(overrides: list[str]) -> int:
@@ -252,12 +253,52 @@ def main(argv: list[str] | None = None) -> int:
     except user_errors() as exc:
         print(f"hgsearch {command}: error: {_first_line(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - a known failure of the machine is one line too
+        message = machine_failure(exc)
+        if message is None:
+            raise
+        print(f"hgsearch {command}: error: {message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(
             f"hgsearch {command}: interrupted; everything finished so far is stored",
             file=sys.stderr,
         )
         return 130
+
+
+def machine_failure(exc: BaseException) -> str | None:
+    """One line for a failure of the machine rather than of the input: a full disk, a damaged
+    study storage. None for anything else (a bug: its traceback is worth having)."""
+    import errno
+    import sqlite3
+
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import DatabaseError
+
+    from . import store
+    from .urls import redact
+
+    seen: BaseException | None = exc
+    while seen is not None:  # the cause chain: Optuna and SQLAlchemy wrap the OS's error
+        text = str(seen).lower()
+        if (isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+            "disk is full" in text or "no space left" in text
+        ):
+            where = getattr(seen, "filename", None) or store.current or "the output folder"
+            return (
+                f"the disk holding {where} is full: free some space and run the same command "
+                f"again (every finished trial is stored)"
+            )
+        if isinstance(seen, sqlite3.DatabaseError | DatabaseError | StorageInternalError) and (
+            "malformed" in text or "not a database" in text or "corrupt" in text
+        ):
+            return (
+                f"the study storage at {store.current} is damaged: {redact(_first_line(seen))}; "
+                f"restore a backup, or move it aside to start afresh"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _usage_error(message: str) -> Exception:

@@ -1,17 +1,12 @@
-"""What each `hgsearch` command does, given its typed configuration (the CLI parses it).
-
-`params` and `train` work on one model; `sweep` runs the studies of the configured families
-(resuming them), `status` lists a storage's studies, `frontier` reports stored studies. The
-report is the one call from search into analysis.
+"""The commands on studies, given their typed configuration (the CLI parses it): `sweep` runs
+the studies of the configured families (resuming them), `status` lists a storage's studies,
+`frontier` reports stored studies. The report is the one call from search into analysis.
+(The commands on one model are in search/single.py.)
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import sys
-from typing import Any
 
 import optuna
 
@@ -19,17 +14,13 @@ from ..analysis import NothingToReport, report_studies
 from . import interrupt
 from .config import Config
 from .errors import ConfigError, UserError
+from .memory import usable_cpus
 from .plan import Plan, make_plan
-from .store import check_metric, check_unchanged, open_storage, redact, stored_config, study_names
+from .resume import check_unchanged, stored_config, study_names
+from .store import open_storage
 from .study import quiet_optuna, run_family
 
 log = logging.getLogger("hgsearch")
-
-
-def emit(record: dict[str, Any]) -> None:
-    """The machine-readable last line of a command (strict JSON: NaN becomes null)."""
-    clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in record.items()}
-    print(json.dumps(clean, allow_nan=False), flush=True)
 
 
 def set_threads(threads: int | None, workers: int = 1) -> None:
@@ -37,181 +28,8 @@ def set_threads(threads: int | None, workers: int = 1) -> None:
     cores (spinning OpenMP threads slow everything down many times over)."""
     import torch
 
-    n = int(threads) if threads else max(1, (os.cpu_count() or 1) // workers)
+    n = int(threads) if threads else max(1, usable_cpus() // workers)
     torch.set_num_threads(n)
-
-
-def params(config: Config) -> int:
-    from ..models import count_params
-
-    spec = config.spec()
-    counts = count_params(spec)
-    emit(
-        {
-            "family": spec.family,
-            "params": counts.trainable,
-            "params_total": counts.total,
-            "d_x": spec.d_x,
-            "d_y": spec.d_y,
-            "d_z": spec.d_z,
-            "d_h": spec.d_h,
-            "depth": spec.depth,
-            "fix_w_in": spec.fix_w_in,
-            "task": config.task.name,
-            "dataset": config.data.name,
-        }
-    )
-    return 0
-
-
-class EpochProgress:
-    """A per-epoch bar on a terminal, plain log lines otherwise; `report(epoch, metrics)`."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.bar = total, None
-
-    def __enter__(self) -> EpochProgress:
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=self.total, unit="epoch", file=sys.stderr, leave=False)
-        return self
-
-    def __call__(self, epoch: int, metrics: dict[str, float]) -> None:
-        psnr = metrics.get("psnr", float("nan"))
-        if self.bar is not None:
-            self.bar.n = epoch
-            self.bar.set_postfix(eval_psnr=f"{psnr:.2f}")
-        else:
-            log.info("epoch %d/%d eval PSNR %.2f dB", epoch, self.total, psnr)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def evaluate_saved(config: Config) -> int:
-    """`hgsearch train load=FILE`: the saved model's metrics on the configured task and data."""
-    import time
-
-    from ..models import count_params
-    from .data import load
-    from .tasks import prepare
-    from .train import evaluate, resolve_device
-    from .weights import load_model
-
-    started = time.perf_counter()
-    model, meta = load_model(config.load)
-    spec = model.spec
-    d_x, d_y = config.dims()
-    if (spec.d_x, spec.d_y) != (d_x, d_y):
-        raise ConfigError(
-            f"{config.load} holds a model for d_x={spec.d_x}, d_y={spec.d_y}; "
-            f"{config.task.name} on {config.data.name} needs d_x={d_x}, d_y={d_y}: pass the "
-            f"task= and dataset= it was trained on ({meta.get('task')}, {meta.get('dataset')})"
-        )
-    device = resolve_device(config.device)
-    data = prepare(load(config.data), config.task, device)
-    model = model.to(device)
-    ev = evaluate(model, data.eval.x, data.eval.y, data.image_shape)
-    te = evaluate(model, data.test.x, data.test.y, data.image_shape)
-    counts = count_params(spec)
-    emit(
-        {
-            "family": spec.family,
-            "params": counts.trainable,
-            "params_total": counts.total,
-            "d_z": spec.d_z,
-            "d_h": spec.d_h,
-            "depth": spec.depth,
-            "task": config.task.name,
-            "dataset": config.data.name,
-            "loaded": str(config.load),
-            "eval_psnr": round(ev["psnr"], 4),
-            "test_psnr": round(te["psnr"], 4),
-            "eval_psnr_image": round(ev["psnr_image"], 4),
-            "test_psnr_image": round(te["psnr_image"], 4),
-            "eval_ssim": round(ev["ssim"], 5),
-            "test_ssim": round(te["ssim"], 5),
-            "seconds": round(time.perf_counter() - started, 2),
-            "device": str(device),
-        }
-    )
-    return 0
-
-
-def train(config: Config) -> int:
-    from ..models import count_params
-    from .data import load
-    from .tasks import prepare
-    from .train import precision_note, resolve_device
-    from .train import train as train_model
-
-    if config.load:
-        return evaluate_saved(config)
-    spec = config.spec()  # shape errors before any data is read
-    device = resolve_device(config.device)
-    if note := precision_note(config.train, device):
-        log.warning(note)
-    set_threads(config.threads)
-    data = prepare(load(config.data), config.task, device)
-    counts = count_params(spec)
-    log.info(
-        "training %s (d_z=%d, d_h=%d, depth=%d; %d trainable parameters) on %s/%s, %d epochs, %s",
-        spec.family,
-        spec.d_z,
-        spec.d_h,
-        spec.depth,
-        counts.trainable,
-        config.task.name,
-        config.data.name,
-        config.train.epochs,
-        device,
-    )
-    with EpochProgress(config.train.epochs) as bar:
-        result = train_model(spec, data, config.train, device, report=bar)
-    saved = None
-    if config.save and result.state is not None:
-        from pathlib import Path
-
-        from .weights import save_model
-
-        meta = {"task": config.task.name, "dataset": config.data.name, "lr": config.train.lr,
-                "seed": config.train.seed, "epochs": config.train.epochs,
-                "test_psnr": result.test_psnr, "eval_psnr": result.eval_psnr}  # fmt: skip
-        saved = save_model(Path(config.save).expanduser(), spec, result.state, meta)
-        log.info("saved the weights of epoch %d to %s", result.best_epoch, saved)
-    emit(
-        {
-            "family": spec.family,
-            "params": counts.trainable,
-            "params_total": counts.total,
-            "d_z": spec.d_z,
-            "d_h": spec.d_h,
-            "depth": spec.depth,
-            "task": config.task.name,
-            "dataset": config.data.name,
-            "status": result.status,
-            "eval_psnr": round(result.eval_psnr, 4),
-            "test_psnr": round(result.test_psnr, 4),
-            "eval_psnr_image": round(result.eval_psnr_image, 4),
-            "test_psnr_image": round(result.test_psnr_image, 4),
-            "eval_ssim": round(result.eval_ssim, 5),
-            "test_ssim": round(result.test_ssim, 5),
-            "best_epoch": result.best_epoch,
-            "seconds": round(result.seconds, 2),
-            "device": result.device,
-            **({"weights": str(saved)} if saved else {}),
-        }
-    )
-    if result.status != "ok":
-        print(
-            f"hgsearch train: training diverged (loss became NaN/inf): lower train.lr "
-            f"(now {config.train.lr:g})",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
 
 
 def sweep(config: Config, overrides: list[str], name_suffix: str = "") -> int:
@@ -241,8 +59,6 @@ def sweep(config: Config, overrides: list[str], name_suffix: str = "") -> int:
             plan.fingerprint(family),
             config.search.allow_space_change,
         )
-    s = config.storage
-    where = s.url if s.kind == "journal" else s.resolved_url()
     log.info(
         "sweep %s: %s on %s, families %s, %d trained trials each, device %s, storage %s",
         plan.prefix,
@@ -251,7 +67,7 @@ def sweep(config: Config, overrides: list[str], name_suffix: str = "") -> int:
         ", ".join(plan.families),
         plan.goal.target,
         device,
-        redact(where),
+        config.storage.where(),
     )
     with interrupt.handled():  # Ctrl-C and SIGTERM stop cleanly, see search/interrupt.py
         children = local.spawn(overrides, config.workers, plan.prefix)
@@ -272,10 +88,19 @@ def sweep(config: Config, overrides: list[str], name_suffix: str = "") -> int:
 
 
 def report(plan: Plan, studies: list[optuna.Study]) -> None:
+    import errno
+
     try:
         report_studies(studies, plan.run_folder, plan.config.report)
     except NothingToReport as exc:
         raise UserError(str(exc)) from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise UserError(
+            f"cannot write the report into {plan.run_folder} ({exc.strerror}): give run_dir= a "
+            f"writable folder (the studies are stored and unchanged)"
+        ) from None
 
 
 def status(config: Config) -> int:
@@ -298,9 +123,14 @@ def frontier(config: Config) -> int:
             f"no study named {' or '.join(names)} in the storage: run "
             f"`hgsearch sweep` with the same overrides first"
         )
-    for name in names:
-        if name in present:
-            check_metric(name, stored_config(storage, name))
+    for family, name in zip(plan.families, names, strict=True):
+        if name in present:  # a report of another space would overwrite this one's folder
+            check_unchanged(
+                name,
+                stored_config(storage, name),
+                plan.fingerprint(family),
+                config.search.allow_space_change,
+            )
     studies = [optuna.load_study(study_name=n, storage=storage) for n in names if n in present]
     report(plan, studies)
     return 0

@@ -8,6 +8,7 @@ nearest valid one, a value of the wrong type or range in one line naming the key
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -175,6 +176,7 @@ def _choice(where: str, value: str, choices: typing.Iterable[str]) -> None:
 
 # --- the parse -----------------------------------------------------------------------------
 
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]{0,79}")
 GROUPS = ("task", "dataset", "arch", "train", "search", "space", "sampler", "storage", "report")
 SCALARS = {
     "device": str,
@@ -232,6 +234,11 @@ def parse(raw: Mapping[str, Any]) -> Config:
     search = dataclasses.replace(
         build(SearchSettings, search_raw, "search"), budget=budget, early_stop=early
     )
+    if search.name is not None and not NAME.fullmatch(search.name):
+        raise ConfigError(
+            f"search.name={search.name!r}: use 1-80 letters, digits and . _ - = + (it names "
+            f"studies and a folder under run_dir)"
+        )
     if not search.families:
         raise ConfigError(f"search.families is empty: list some of {', '.join(FAMILIES)}")
     for name in search.families:

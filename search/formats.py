@@ -8,9 +8,9 @@ DataError naming the file and what was expected.
 
 from __future__ import annotations
 
-import gzip
 import io
 import pickle
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,17 +30,58 @@ class ImageSet:
         return ImageSet(self.images[index], self.labels[index])
 
 
-def read_bytes(path: Path) -> bytes:
+MAX_BYTES = 64 << 30  # no image file of ours decompresses to more (ImageNet-32's train: ~4 GB)
+
+
+def _inflate(path: Path, raw: bytes, limit: int) -> bytes:
+    """gunzip `raw` to at most `limit` bytes: a file that inflates to more (a damaged header, a
+    gzip bomb) is refused before the memory is spent."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = inflater.decompress(raw, limit + 1)
+    if len(out) > limit:
+        raise DataError(
+            f"{path} decompresses to more than {limit:,} bytes, more than it can hold: a "
+            f"damaged or hostile file; download it again"
+        )
+    if not inflater.eof:
+        raise DataError(f"cannot read {path}: the gzip data ends early (a truncated download?)")
+    return out
+
+
+def read_bytes(path: Path, limit: int = MAX_BYTES) -> bytes:
+    """A file's bytes, gunzipped when it is gzipped (at most `limit` of them)."""
     try:
         raw = path.read_bytes()
-        return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        return _inflate(path, raw, limit) if raw[:2] == b"\x1f\x8b" else raw
+    except (OSError, EOFError) as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
+    except zlib.error as exc:
+        raise DataError(
+            f"cannot read {path}: damaged gzip data ({exc}); get the file again"
+        ) from exc
+
+
+def _idx_size(path: Path) -> int:
+    """The size an idx file's header promises (magic, dims, data), read from its first bytes
+    without inflating the rest."""
+    raw = path.read_bytes()[: 1 << 16]
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, 64)
+        except zlib.error as exc:
+            raise DataError(f"cannot read {path}: damaged gzip data ({exc})") from exc
+    if len(raw) < 4 or raw[3] == 0 or len(raw) < 4 + 4 * raw[3]:
+        return 64  # a header this short is refused by read_idx with its own message
+    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(raw[3])]
+    return 4 + 4 * raw[3] + int(np.prod(shape, dtype=object))
 
 
 def read_idx(path: Path) -> np.ndarray:
     """An idx file (gzipped or not) as a uint8 array; the header is checked against the size."""
-    raw = read_bytes(path)
+    promised = _idx_size(path)
+    if promised > MAX_BYTES:
+        raise DataError(f"{path}: its header promises {promised:,} bytes, not an image set")
+    raw = read_bytes(path, limit=promised)
     if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
         raise DataError(f"{path} is not an unsigned-byte idx file (bad magic number)")
     ndim = raw[3]
@@ -122,8 +163,11 @@ def read_pickle(path: Path, allow_pickle: bool) -> dict:
         )
     try:
         obj = _ArrayUnpickler(io.BytesIO(read_bytes(path)), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
-        raise DataError(f"{path}: not a pickled batch of arrays ({exc})") from exc
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a foreign pickle throws is one line
+        raise DataError(f"{path}: not a pickled batch of arrays ({type(exc).__name__}: "
+                        f"{str(exc)[:120]})") from exc  # fmt: skip
     if not isinstance(obj, dict):
         raise DataError(f"{path}: expected a pickled dict with 'data' and 'labels'")
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
@@ -133,8 +177,13 @@ def pickled_batch(obj: dict, path: Path, side: int) -> ImageSet:
     data, labels = obj.get("data"), obj.get("labels")
     if data is None or labels is None:
         raise DataError(f"{path}: expected arrays 'data' and 'labels'")
-    data = np.asarray(data, dtype=np.uint8)
-    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    try:
+        data = np.asarray(data, dtype=np.uint8)
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DataError(
+            f"{path}: 'data' must be bytes 0-255 and 'labels' integers ({exc})"
+        ) from exc
     if data.ndim != 2 or data.shape[1] != 3 * side * side or len(data) != len(labels):
         raise DataError(
             f"{path}: 'data' {data.shape} and 'labels' {labels.shape} do not hold "

@@ -23,6 +23,7 @@ from . import record
 from .goal import Goal, trained_trials
 from .internals import report_intermediate
 from .interrupt import deferred, interruptible
+from .memory import too_big
 from .pack import Replica, train_pack
 from .record import RECORDED
 from .replicas import best_lr, records
@@ -119,6 +120,12 @@ class Objective:
             record.write(trial, violation=str(exc))
             set_constraint(trial, 1.0)
             raise optuna.TrialPruned(str(exc)) from None
+        copies = self.replicas * len(self.lrs or (None,))
+        if why := too_big(cand.spec, self.train_settings.batch_size, self.device,
+                          min(copies, self.train_settings.pack_max or copies)):  # fmt: skip
+            record.write(trial, violation=why)
+            set_constraint(trial, 1.0)
+            raise optuna.TrialPruned(why)
         set_constraint(trial, 0.0)
         self._record_arch(trial, cand)
         twin = self._running_twin(trial, cand)
@@ -220,6 +227,11 @@ class Objective:
         lrs = self.lrs or (cand.lr,)
         reps = [Replica(seed, lr) for lr in lrs for seed in seeds]
         record.write(trial, seeds=seeds, lrs=list(self.lrs) if self.lrs else None)
+        # Claim, then look: two workers that both saw one slot left both claimed it before
+        # looking again, so at least one of them sees the other and steps aside.
+        if self._target_met(trial):
+            record.write(trial, violation=TARGET_REACHED)
+            raise optuna.TrialPruned(TARGET_REACHED)
         with interruptible():  # Ctrl-C stops training at once (search/interrupt.py)
             results = run_replicas(
                 cand.spec, self.data, self.train_settings, reps, self.device, report,

@@ -13,6 +13,7 @@ import optuna
 from .config import Config, space_summary
 from .errors import ConfigError
 from .goal import Goal
+from .memory import GB, available_bytes
 from .metrics import DEFINITION
 from .sampler import make_sampler
 from .space import FamilySpace, check_feasible, grid_of
@@ -85,6 +86,16 @@ def make_plan(config: Config, name_suffix: str = "") -> Plan:
     the sampler can take it; otherwise ConfigError now, before anything runs."""
     plan = Plan(config, name_suffix)
     d_x, d_y = config.dims()
+    batch = config.train.batch_size
+    need, have = (
+        4 * 3 * batch * (d_x + d_y),
+        available_bytes("cpu"),
+    )  # the data is on the host first
+    if need > have:
+        raise ConfigError(
+            f"train.batch_size={batch}: one batch alone needs about {need / GB:,.1f} GB, "
+            f"{have / GB:,.1f} GB are available: lower it"
+        )
     for family in plan.families:
         if family not in config.spaces:
             raise ConfigError(f"space.{family} is missing: the search space has no {family} entry")

@@ -8,7 +8,7 @@ import optuna
 
 from . import record
 from .goal import trained_trials
-from .store import study_names
+from .resume import study_names
 
 
 def status_rows(storage: optuna.storages.BaseStorage) -> list[dict]:

@@ -9,7 +9,7 @@ import math
 import os
 import socket
 import subprocess
-import sys
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,12 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from . import interrupt, record
-from .goal import Done, trained_trials
+from . import interrupt
+from .goal import trained_trials, training_trials
 from .objective import Diverged, Objective
 from .plan import Plan
-from .store import fail_stale_running, open_study, retry
+from .progress import Progress, done_line
+from .resume import clear_stale, open_study, retry
 
 log = logging.getLogger("hgsearch")
 
@@ -57,115 +58,16 @@ def quiet_optuna() -> None:
     logging.getLogger("optuna").setLevel(logging.ERROR)
 
 
-def done_line(family: str, done: Done, target: int, attempts: int) -> str | None:
-    """What to tell the user when a study stops short of its target (None when it met it)."""
-    if done.why == "target":
-        return None
-    if done.why == "space":
-        others = (done.size or 0) - done.trained
-        why = f" ({others} outside the budget or the shape rule, or failed)" if others > 0 else ""
-        return (
-            f"[{family}] all {done.size} configurations of the space have been tried, "
-            f"{done.trained} trained{why}, short of {target} trained trials: widen "
-            f"space.{family} or relax the budget to train more"
-        )
-    return (
-        f"[{family}] stopped after {attempts} attempts with {done.trained}/{target} trained "
-        f"trials: the space yields few new feasible configurations (widen it or relax the "
-        f"budget)"
-    )
-
-
-class Progress:
-    """What a sweep shows while it works: a line per finished trial (above the bars on a
-    terminal), a bar of trained trials against the target with the best so far once there is
-    one, an inner bar of the running trial's epochs; with `verbosity` 2 a line per epoch too,
-    with 0 neither lines nor bars (warnings and the report only)."""
-
-    def __init__(self, family: str, plan: Plan, done: int, best: float) -> None:
-        self.family, self.plan = family, plan
-        self.target, self.metric = plan.goal.target, plan.config.search.metric
-        self.epochs = plan.config.train.epochs
-        self.verbosity = plan.config.verbosity
-        self.done, self.best = done, best
-        self.finished: Done | None = None  # why this run stopped, once the goal says so
-        self.attempts = 0
-        self.bar = self.inner = None
-        if sys.stderr.isatty() and self.verbosity > 0:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=self.target, initial=done, desc=family, unit="trial", file=sys.stderr
-            )
-            self._postfix()
-
-    def _postfix(self) -> None:
-        if self.bar is not None and math.isfinite(self.best):
-            self.bar.set_postfix_str(f"best {self.metric} {self.best:.2f}")
-
-    def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
-        """After each evaluated epoch of the running trial (its first seed)."""
-        psnr = metrics.get("psnr", float("nan"))
-        if self.bar is not None:
-            if self.inner is None:
-                from tqdm import tqdm
-
-                self.inner = tqdm(
-                    total=self.epochs, desc="  epochs", unit="epoch", leave=False,
-                    file=sys.stderr, position=1,
-                )  # fmt: skip
-            self.inner.n = epoch
-            self.inner.set_postfix_str(f"eval PSNR {psnr:.2f} dB")
-            self.inner.refresh()
-        elif self.verbosity >= 2:
-            log.info("[%s]   epoch %d/%d: eval PSNR %.2f dB", self.family, epoch, self.epochs,
-                     psnr)  # fmt: skip
-
-    def line(self, trial: optuna.trial.FrozenTrial) -> str:
-        r = record.read(trial)
-        arch = f"{r.arch} lr {r.lr or 0:.3g}"
-        head = f"[{self.family}] trial {trial.number}:"
-        if trial.state == TrialState.COMPLETE and r.trained:
-            return (
-                f"{head} {arch}, {r.params:,} params: eval {r.eval_psnr:.2f} dB, test "
-                f"{r.test_psnr:.2f} dB, {r.seconds:.1f} s ({self.done}/{self.target} trained, "
-                f"best {self.metric} {self.best:.2f})"
-            )
-        if trial.state == TrialState.COMPLETE:
-            return f"{head} {arch} already trained, result reused"
-        if trial.state == TrialState.PRUNED:
-            why = r.violation or r.pruned_reason or "pruned"
-            if r.duplicate_of is not None:
-                why = f"trial {r.duplicate_of} is training it"
-            return f"{head} skipped ({why})"
-        return f"{head} failed ({r.status or 'error'})"
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self.attempts += 1
-        if self.inner is not None:
-            self.inner.close()
-            self.inner = None
-        # Count from the storage: other workers may be finishing trials of the same study.
-        self.done = len(trained_trials(study))
-        if trial.state == TrialState.COMPLETE and trial.user_attrs.get("trained"):
-            self.best = max(self.best, trial.values[0])
-        line = self.line(trial)
-        if self.bar is not None:
-            self.bar.n = self.done
-            self._postfix()
-            self.bar.refresh()
-            self.bar.write(line, file=sys.stderr)
-        elif self.verbosity > 0:
-            log.info(line)
-        interrupt.check()  # the end of a trial: a safe point to stop at
-        self.finished = self.plan.goal.done(study, self.attempts)
-        if self.finished is not None:
-            study.stop()
-
-    def close(self) -> None:
-        for bar in (self.inner, self.bar):
-            if bar is not None:
-                bar.close()
+def waiting_on_others(study: optuna.Study, storage: Any, goal: Any) -> bool:
+    """Wait while other workers train the trials the target counts on; True when one of them
+    was given up (its worker died) and there is work for this worker again."""
+    while len(trained_trials(study)) < goal.target:
+        if not training_trials(study):
+            return True  # nothing in flight and the target unmet: train more
+        interrupt.check()
+        time.sleep(min(5.0, storage.heartbeat_interval))
+        clear_stale(study, storage)
+    return False
 
 
 def run_family(
@@ -188,9 +90,7 @@ def run_family(
         metric=c.search.metric,
         allow_change=c.search.allow_space_change,
     )
-    stale = fail_stale_running(
-        study, single_process=not c.storage.shared, max_retry=c.storage.max_retry
-    )
+    stale = clear_stale(study, c.storage)
     if stale:
         log.info(
             "[%s] marked %d trial(s) left running by an interrupted run as failed", family, stale
@@ -252,13 +152,23 @@ def run_family(
     except AttributeError:  # pragma: no cover
         pass
     try:
-        study.optimize(
-            objective,
-            n_trials=goal.max_attempts,
-            callbacks=[progress],
-            catch=catch,
-            gc_after_trial=False,
-        )
+        while True:
+            study.optimize(
+                objective,
+                n_trials=goal.max_attempts - progress.attempts,
+                callbacks=[progress],
+                catch=catch,
+                gc_after_trial=False,
+            )
+            # The target may count trials other workers are training: wait for them. A dead
+            # worker's trial goes stale (heartbeat, or its pid on this host) and is queued
+            # again, for this worker to train.
+            stopped = progress.finished
+            if not (stopped and stopped.why == "target" and c.storage.shared):
+                break
+            if not waiting_on_others(study, c.storage, goal):
+                break
+            progress.finished = None
     except KeyboardInterrupt:
         # Optuna failed the interrupted trial; queue it again so a grid point is not lost.
         # (An interrupt noticed between trials leaves this worker's last trial finished.)

@@ -77,8 +77,15 @@ def resolve_device(name: str) -> torch.device:
         raise DeviceError(
             f"device={name!r} is not a device: use auto, cpu, cuda or cuda:N"
         ) from None
+    if device.type not in ("cpu", "cuda"):
+        raise DeviceError(f"device={name!r} is not supported (only cpu and cuda): use device=cpu")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError("device=cuda was asked for but no CUDA GPU is visible: use device=cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise DeviceError(
+            f"device={name} names a GPU that is not there ({torch.cuda.device_count()} visible): "
+            f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}"
+        )
     return device
 
 

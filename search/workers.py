@@ -6,7 +6,7 @@ on the shared storage.
 from __future__ import annotations
 
 import logging
-import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,7 +22,9 @@ def spawn(overrides: list[str], workers: int, prefix: str) -> list[subprocess.Po
     if workers <= 1:
         return []
     keep = [o for o in overrides if not o.startswith(INTERNAL)]
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    from .memory import usable_cpus
+
+    threads = max(1, usable_cpus() // workers)
     keep += [f"threads={threads}", f"search.name={prefix}"]
     children = []
     for i in range(1, workers):
@@ -84,8 +86,8 @@ def first_job(overrides: list[str]) -> list[str]:
 def name_suffix(keys: list[str], task_overrides: list[str]) -> str:
     """A job's own values of the swept keys, e.g. `-train.epochs=2` (no path separators)."""
     values = dict(o.split("=", 1) for o in task_overrides if "=" in o)
-    parts = [f"{k}={values.get(k, '')}".replace("/", "_") for k in keys]
-    return "".join(f"-{p}" for p in parts)
+    parts = [re.sub(r"[^A-Za-z0-9._=+-]", "_", f"{k}={values.get(k, '')}") for k in keys]
+    return "".join(f"-{p}" for p in parts)[:80]
 
 
 def multirun(overrides: list[str], run: Callable[..., int]) -> int:
@@ -96,7 +98,16 @@ def multirun(overrides: list[str], run: Callable[..., int]) -> int:
     from omegaconf import DictConfig, OmegaConf
 
     from .config import parse
+    from .errors import UserError
+    from .urls import secrets_of
 
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if key.lstrip("+~") == "storage.url" and secrets_of(value):
+            raise UserError(
+                "a password in storage.url would be written into Hydra's multirun folders: put "
+                "it in PGPASSWORD or ~/.pgpass and leave it out of the URL"
+            )
     keys = swept_keys(overrides)
 
     @hydra.main(config_path="pkg://hgsearch.conf", config_name="config", version_base="1.3")

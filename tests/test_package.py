@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -101,10 +102,18 @@ def test_families_are_named_only_in_their_registry():
 def _venv_with_the_wheel(tmp: Path) -> Path:
     """A fresh virtual environment with the project's wheel installed (not editable). Its
     dependencies come from this interpreter's site-packages (no download in a test)."""
-    dist = tmp / "dist"
+    dist, source = tmp / "dist", tmp / "source"
+    # From a clean copy: a build/ folder left in the tree could carry stale modules.
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", "build", "dist", "runs", "*.egg-info", ".venv", "__pycache__", ".*_cache"
+        ),
+    )
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(dist), str(ROOT)],
+         "-w", str(dist), str(source)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     (wheel,) = dist.glob("hgsearch-*.whl")

@@ -18,7 +18,8 @@ from hgsearch.search.cli import main
 from hgsearch.search.config import parse as from_config
 from hgsearch.search.goal import trained_trials
 from hgsearch.search.plan import make_plan
-from hgsearch.search.store import open_storage, study_names
+from hgsearch.search.resume import study_names
+from hgsearch.search.store import open_storage
 from hgsearch.search.study import run_family
 from hgsearch.search.tasks import prepare
 from tests.conftest import compose_cfg
