@@ -15,7 +15,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 SECRET_KEYS = ("password", "passwd", "pwd", "secret", "token", "sslpassword", "pass")
-URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]*")
+# A URL in a message: no trailing punctuation (the ":" or "," after it belongs to the sentence).
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]*[^\s'\"<>.,:;)\]]")
 MASK = "***"
 
 
