@@ -90,27 +90,39 @@ def evaluate_pack(
 
 class PackAdamW:
     """AdamW's fused kernel, called per replica on its slice of each stacked weight, with that
-    replica's learning rate; a frozen replica is skipped."""
+    replica's learning rate; a frozen replica is skipped. The slices are views taken once (the
+    step writes gradients in place), so a replica costs one dispatched operator per step."""
 
     def __init__(self, params: list[torch.nn.Parameter], settings: TrainSettings, r: int):
-        self.params = params
         self.wd = settings.weight_decay
-        self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
-        self.counts = [torch.zeros((), device=params[0].device) for _ in range(r)]
+        moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+        self.counts = torch.zeros(r, device=params[0].device)  # AdamW's step count, per replica
+        self.views = [
+            (
+                [p[i] for p in params],
+                [p.grad[i] for p in params],
+                [m[i] for m, _ in moments],
+                [v[i] for _, v in moments],
+                [self.counts[i]] * len(params),
+            )
+            for i in range(r)
+        ]
 
     @torch.no_grad()
     def step(self, lrs: list[float], frozen: list[bool]) -> None:
-        for r, lr in enumerate(lrs):
-            if frozen[r]:
+        self.counts += 1  # a frozen replica's count no longer matters
+        for (weights, grads, exp_avg, exp_avg_sq, steps), lr, stop in zip(
+            self.views, lrs, frozen, strict=True
+        ):
+            if stop:
                 continue
-            self.counts[r] += 1
             torch._fused_adamw_(
-                [p[r] for p in self.params],
-                [p.grad[r] for p in self.params],
-                [m[r] for m, _ in self.moments],
-                [v[r] for _, v in self.moments],
+                weights,
+                grads,
+                exp_avg,
+                exp_avg_sq,
                 [],
-                [self.counts[r]] * len(self.params),
+                steps,
                 lr=lr,
                 beta1=0.9,
                 beta2=0.999,
@@ -141,14 +153,15 @@ def train_pack(
     n_rep = len(replicas)
     gens = [torch.Generator(device=device).manual_seed(rep.seed) for rep in replicas]
     params = [p for p in pack.parameters() if p.requires_grad]
-    for p in params:
-        p.grad = torch.zeros_like(p)
-    opt = PackAdamW(params, settings, n_rep)
     bf16 = settings.bf16 and device.type == "cuda"
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else nullcontext()
 
     n, bs = data.n_train, settings.batch_size
-    stepper = None if bf16 else PackStep(pack, bs)
+    stepper = None if bf16 else PackStep(pack, bs)  # allocates the gradients, once
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    opt = PackAdamW(params, settings, n_rep)
     steps_per_epoch = n // bs + (1 if n % bs > 1 else 0)  # as `train`: no batch of one
     total_steps = max(1, settings.epochs * steps_per_epoch)
     perturb = data.task.perturb
@@ -183,7 +196,7 @@ def train_pack(
                     pred = pack(xb).float()
                 losses = (pred - yb).square().mean(dim=(1, 2))  # (R,): each its own mean
                 for p in params:
-                    p.grad = None
+                    p.grad.zero_()  # in place: the optimizer holds views of these tensors
                 losses.sum().backward()
             scale = decayed_lr(unit, step, epoch, total_steps)  # the decay, lr 1
             opt.step([rep.lr * scale for rep in replicas], frozen)

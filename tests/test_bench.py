@@ -172,3 +172,31 @@ def test_measure_shape_on_cuda_in_bf16(bench, digits_splits):
     )
     times = ("floor", "step", "per_epoch", "plain_epoch", "usual_epoch", "usual_loading")
     assert all(m[k] > 0 for k in times)
+
+
+@pytest.fixture(scope="module")
+def packs_bench():
+    spec = importlib.util.spec_from_file_location("packs_bench", ROOT / "bench" / "packs.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["packs_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pack_bench_counts_operators_that_fall_with_the_pack(packs_bench, digits_splits):
+    """The operator count is of training steps only (setup and evaluation subtracted), and a
+    pack's fall with its size (what the GPU projection rests on)."""
+    data = prepare(digits_splits, TaskSettings("gen_classify"))
+    spec = MLPSpec("hourglass", 64, 64, 96, 4, 6)
+    one = packs_bench.count_ops(spec, data, 1, "cpu", steps=2)
+    many = packs_bench.count_ops(spec, data, 15, "cpu", steps=2)
+    assert 50 < one < 1000 and one / many > 8
+
+
+def test_pack_bench_projection_arithmetic(packs_bench):
+    """Each replica-step costs the larger of its launches and its FLOPs."""
+    cheap = packs_bench.paper_gc_projection(1.0, "x")["hours"]
+    dear = packs_bench.paper_gc_projection(1000.0, "y")["hours"]
+    steps = 21 * 20 * 50 * 391
+    assert dear == pytest.approx(steps * 1000 * packs_bench.LAUNCH_SECONDS / 3600, rel=1e-9)
+    assert 0 < cheap < dear
