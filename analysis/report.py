@@ -48,6 +48,7 @@ class NothingToReport(Exception):
 class ReportSettings:
     metric: str = "test_psnr"
     overlay: str = "auto"  # auto | true | false: the paper's published frontier
+    overlay_dataset: str | None = None  # the paper's points of this dataset (default: the run's)
     formats: tuple[str, ...] = ("png",)
     budgets: tuple[float, ...] | None = None  # default: the budgets of a budget-matched sweep
     candidate: str = CANDIDATE  # the family the comparison asks about ...
@@ -142,7 +143,7 @@ def comparison_lines(frontier: pd.DataFrame, metric: str, candidate: str, baseli
 def _overlay(settings: ReportSettings, task: str, dataset: str) -> pd.DataFrame | None:
     if settings.overlay == "false":
         return None
-    ref = reference_for(task, dataset, settings.metric)
+    ref = reference_for(task, settings.overlay_dataset or dataset, settings.metric)
     if ref is None and settings.overlay == "true":
         log.info(
             "the paper published no %s frontier for %s on %s: no overlay",

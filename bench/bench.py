@@ -45,12 +45,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hgsearch.models import MLPSpec, build_model, count_params  # noqa: E402
+from hgsearch.models import BASELINE, CANDIDATE, MLPSpec, build_model, count_params  # noqa: E402
 from hgsearch.search.data import DataSettings, load  # noqa: E402
 from hgsearch.search.tasks import TaskSettings, prepare, prototype_table  # noqa: E402
 from hgsearch.search.train import TrainSettings, train  # noqa: E402
 
-SHAPES = [("hourglass", 785, 115, 4), ("hourglass", 785, 270, 4), ("conventional", 784, 785, 1)]
+SHAPES = [(CANDIDATE, 785, 115, 4), (CANDIDATE, 785, 270, 4), (BASELINE, 784, 785, 1)]
 BATCH = 128
 
 
@@ -337,7 +337,7 @@ def grid_table(device, epochs: int) -> dict:
     table = {}
     for d_h in SEARCH_SPACE["d_h"]:
         for depth in SEARCH_SPACE["depth"]:
-            spec = MLPSpec("hourglass", 784, 784, 785, d_h, depth)
+            spec = MLPSpec(CANDIDATE, 784, 784, 785, d_h, depth)
             for lr in SEARCH_SPACE["lr"]:
                 r = train(spec, data, TrainSettings(epochs=epochs, lr=lr), device)
                 table[(d_h, depth, lr)] = (r.eval_psnr, count_params(spec).trainable)
@@ -559,7 +559,7 @@ def main() -> None:
             f"floor would be {row['speedup_at_floor']:.2f}x faster than the usual loop"
         )
 
-    base = MLPSpec("hourglass", 784, 784, 785, 115, 4)
+    base = MLPSpec(CANDIDATE, 784, 784, 785, 115, 4)
     fw = fixed_w_in(base, data, device, bf16, 10, args.rounds)
     report["fixed_w_in"] = fw
     print(

@@ -34,25 +34,25 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hgsearch.models import MLPSpec, count_params  # noqa: E402
+from hgsearch.models import BASELINE, CANDIDATE, MLPSpec, count_params  # noqa: E402
 from hgsearch.search.data import DataSettings, load  # noqa: E402
 from hgsearch.search.pack import Replica, train_pack  # noqa: E402
 from hgsearch.search.tasks import TaskSettings, prepare  # noqa: E402
 from hgsearch.search.train import TrainSettings, train  # noqa: E402
 
 SHAPES = {
-    "small": ("hourglass", 785, 4, 10),
-    "middle": ("hourglass", 785, 115, 4),
-    "large": ("conventional", 784, 785, 1),
+    "small": (CANDIDATE, 785, 4, 10),
+    "middle": (CANDIDATE, 785, 115, 4),
+    "large": (BASELINE, 784, 785, 1),
 }
 BATCH = 128
 # paper_mnist_gc: its architectures (conf/space/paper_mnist_gc.yaml), 5 seeds x 4 rates each,
 # 50 epochs of MNIST's 50,000 training images (391 steps of 128).
 PAPER_GC = {
-    "hourglass": [(785, 4, 10), (785, 4, 20), (785, 4, 30), (785, 4, 40), (785, 115, 4),
+    CANDIDATE: [(785, 4, 10), (785, 4, 20), (785, 4, 30), (785, 4, 40), (785, 115, 4),
                   (785, 115, 6), (785, 270, 4), (785, 270, 6), (785, 350, 4), (785, 350, 6),
                   (1150, 480, 4)],
-    "conventional": [(784, 785, d) for d in (1, 2, 3, 4)] + [(784, 905, d) for d in (1, 2, 3)]
+    BASELINE: [(784, 785, d) for d in (1, 2, 3, 4)] + [(784, 905, d) for d in (1, 2, 3)]
     + [(784, 1150, d) for d in (1, 2)] + [(784, 1470, 1)],
 }  # fmt: skip
 PAPER_REPLICAS, PAPER_EPOCHS, PAPER_STEPS = 20, 50, 391

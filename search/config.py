@@ -265,6 +265,8 @@ def parse(raw: Mapping[str, Any]) -> Config:
     report = dataclasses.replace(config.report, overlay=config.report.overlay.lower())
     _choice("report.metric", report.metric, METRICS)
     _choice("report.overlay", report.overlay, OVERLAYS)
+    if report.overlay_dataset is not None:
+        _choice("report.overlay_dataset", report.overlay_dataset, IMAGE_SHAPES)
     for fmt in report.formats:
         _choice("report.formats", fmt, PLOT_FORMATS)
     _choice("report.candidate", report.candidate, FAMILIES)

@@ -31,8 +31,14 @@ def test_readme_shows_the_two_commands():
     assert len(COMMANDS) >= 6
 
 
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """One folder for all the README's commands, in their order (train save=, then load=)."""
+    return tmp_path_factory.mktemp("readme")
+
+
 @pytest.mark.parametrize("argv", COMMANDS, ids=[" ".join(c[1:3]) for c in COMMANDS])
-def test_readme_command(argv, tmp_path):
+def test_readme_command(argv, folder):
     command, overrides = argv[1], argv[2:]
     overrides = [o for o in overrides if not o.startswith("dataset.root=")]
     if command in ("sweep", "frontier", "status"):
@@ -41,12 +47,13 @@ def test_readme_command(argv, tmp_path):
         return
     if command == "train":
         overrides = [re.sub(r"^train\.epochs=\d+$", "train.epochs=1", o) for o in overrides]
-        overrides += ["dataset.limit=300", f"run_dir={tmp_path}"]
+        overrides += ["dataset.limit=300", f"run_dir={folder}"]
     proc = subprocess.run(
         [sys.executable, "-m", "hgsearch", command, *overrides],
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=folder,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     record = json.loads(proc.stdout.strip().splitlines()[-1])
