@@ -25,7 +25,8 @@ log = logging.getLogger("hgsearch")
 PREFIX = "hgsearch-lock"
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process of this host with this pid runs."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -53,7 +54,7 @@ class JournalLock:
         parts = target.split(":")
         if len(parts) == 4 and parts[0] == PREFIX:
             host, pid = parts[1], int(parts[2])
-            if host == socket.gethostname() and not _alive(pid):
+            if host == socket.gethostname() and not alive(pid):
                 return f"left by pid {pid}, which is no longer running"
         if age > self.grace:
             return f"held for {age:.0f} s without change"

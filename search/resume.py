@@ -12,6 +12,7 @@ import optuna
 from optuna.trial import TrialState
 
 from .internals import set_study_config, study_config
+from .journal import alive
 from .store import DIRECTIONS, StorageError, with_retries
 from .urls import redact
 
@@ -115,16 +116,6 @@ def open_study(
     return study
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def fail_stale_running(study: optuna.Study, *, single_process: bool, max_retry: int = 2) -> int:
     """Mark RUNNING trials that can never finish as failed.
 
@@ -142,7 +133,7 @@ def fail_stale_running(study: optuna.Study, *, single_process: bool, max_retry: 
             t.user_attrs.get("host") == host
             and "pid" in t.user_attrs
             and t.user_attrs["pid"] != os.getpid()
-            and not _alive(int(t.user_attrs["pid"]))
+            and not alive(int(t.user_attrs["pid"]))
         )
     ]
     failed = 0

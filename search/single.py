@@ -21,26 +21,34 @@ def emit(record: dict[str, Any]) -> None:
     print(json.dumps(clean, allow_nan=False), flush=True)
 
 
-def params(config: Config) -> int:
+def model_record(config: Config, spec) -> dict[str, Any]:
+    """What every one-model JSON line says of the model."""
     from ..models import count_params
 
-    spec = config.spec()
     counts = count_params(spec)
-    emit(
-        {
-            "family": spec.family,
-            "params": counts.trainable,
-            "params_total": counts.total,
-            "d_x": spec.d_x,
-            "d_y": spec.d_y,
-            "d_z": spec.d_z,
-            "d_h": spec.d_h,
-            "depth": spec.depth,
-            "fix_w_in": spec.fix_w_in,
-            "task": config.task.name,
-            "dataset": config.data.name,
-        }
-    )
+    return {
+        "family": spec.family,
+        "params": counts.trainable,
+        "params_total": counts.total,
+        "d_z": spec.d_z,
+        "d_h": spec.d_h,
+        "depth": spec.depth,
+        "task": config.task.name,
+        "dataset": config.data.name,
+    }
+
+
+def metric_record(values: dict[str, Any]) -> dict[str, float]:
+    """The recorded metrics among `values` (eval_psnr, test_ssim, ...), rounded for a line."""
+    keys = ("eval_psnr", "test_psnr", "eval_psnr_image", "test_psnr_image", "eval_ssim",
+            "test_ssim")  # fmt: skip
+    return {k: round(values[k], 5 if "ssim" in k else 4) for k in keys}
+
+
+def params(config: Config) -> int:
+    spec = config.spec()
+    record = model_record(config, spec)
+    emit({**record, "d_x": spec.d_x, "d_y": spec.d_y, "fix_w_in": spec.fix_w_in})
     return 0
 
 
@@ -74,7 +82,6 @@ def evaluate_saved(config: Config) -> int:
     """`hgsearch train load=FILE`: the saved model's metrics on the configured task and data."""
     import time
 
-    from ..models import count_params
     from .data import load
     from .tasks import prepare
     from .train import evaluate, resolve_device
@@ -95,24 +102,17 @@ def evaluate_saved(config: Config) -> int:
     model = model.to(device)
     ev = evaluate(model, data.eval.x, data.eval.y, data.image_shape)
     te = evaluate(model, data.test.x, data.test.y, data.image_shape)
-    counts = count_params(spec)
     emit(
         {
-            "family": spec.family,
-            "params": counts.trainable,
-            "params_total": counts.total,
-            "d_z": spec.d_z,
-            "d_h": spec.d_h,
-            "depth": spec.depth,
-            "task": config.task.name,
-            "dataset": config.data.name,
+            **model_record(config, spec),
             "loaded": str(config.load),
-            "eval_psnr": round(ev["psnr"], 4),
-            "test_psnr": round(te["psnr"], 4),
-            "eval_psnr_image": round(ev["psnr_image"], 4),
-            "test_psnr_image": round(te["psnr_image"], 4),
-            "eval_ssim": round(ev["ssim"], 5),
-            "test_ssim": round(te["ssim"], 5),
+            **metric_record(
+                {
+                    f"{split}_{k}": v
+                    for split, m in (("eval", ev), ("test", te))
+                    for k, v in m.items()
+                }
+            ),
             "seconds": round(time.perf_counter() - started, 2),
             "device": str(device),
         }
@@ -167,21 +167,9 @@ def train(config: Config) -> int:
         log.info("saved the weights of epoch %d to %s", result.best_epoch, saved)
     emit(
         {
-            "family": spec.family,
-            "params": counts.trainable,
-            "params_total": counts.total,
-            "d_z": spec.d_z,
-            "d_h": spec.d_h,
-            "depth": spec.depth,
-            "task": config.task.name,
-            "dataset": config.data.name,
+            **model_record(config, spec),
             "status": result.status,
-            "eval_psnr": round(result.eval_psnr, 4),
-            "test_psnr": round(result.test_psnr, 4),
-            "eval_psnr_image": round(result.eval_psnr_image, 4),
-            "test_psnr_image": round(result.test_psnr_image, 4),
-            "eval_ssim": round(result.eval_ssim, 5),
-            "test_ssim": round(result.test_ssim, 5),
+            **metric_record(vars(result)),
             "best_epoch": result.best_epoch,
             "seconds": round(result.seconds, 2),
             "device": result.device,
