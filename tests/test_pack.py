@@ -166,3 +166,17 @@ def test_written_out_pack_step_matches_autograd(spec, rows):
             torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-4 * scale, msg=name)
     for (name, b), c in zip(reference.named_buffers(), manual.buffers(), strict=True):
         torch.testing.assert_close(c, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+@pytest.mark.gpu
+def test_a_pack_trains_on_cuda_in_fp32_and_bf16(digits_splits):
+    """On the GPU a replica of a pack equals its one-model run there (both draw from the GPU's
+    generators), and a bf16 pack trains."""
+    gpu = prepare(digits_splits, TaskSettings("denoise"), "cuda")
+    reps = [Replica(0, 3e-3), Replica(1, 1e-3)]
+    packed = train_pack(SPEC, gpu, SETTINGS, reps, "cuda")
+    for rep, got in zip(reps, packed, strict=True):
+        alone = train(SPEC, gpu, dataclasses.replace(SETTINGS, lr=rep.lr, seed=rep.seed), "cuda")
+        assert got.status == "ok" and got.eval_psnr == pytest.approx(alone.eval_psnr, abs=1e-2)
+    half = train_pack(SPEC, gpu, dataclasses.replace(SETTINGS, bf16=True), reps, "cuda")
+    assert all(r.status == "ok" and r.eval_psnr > packed[0].eval_psnr - 2 for r in half)
