@@ -242,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     if "-h" in overrides or "--help" in overrides:
         print(command_help(command), end="")
         return 0
+    from .store import DamagedStorage
+
     try:
         if "--cfg" in overrides:
             i = overrides.index("--cfg")
@@ -253,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     except user_errors() as exc:
         print(f"hgsearch {command}: error: {_first_line(exc)}", file=sys.stderr)
         return 2
+    except DamagedStorage as exc:
+        print(f"hgsearch {command}: error: {_first_line(exc)}", file=sys.stderr)
+        return 1
     except Exception as exc:  # noqa: BLE001 - a known failure of the machine is one line too
         message = machine_failure(exc)
         if message is None:

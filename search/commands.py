@@ -49,27 +49,27 @@ def sweep(config: Config, overrides: list[str], name_suffix: str = "") -> int:
     if note := precision_note(config.train, device):
         log.warning(note)
     set_threads(config.threads, config.workers)
-    storage = open_storage(config.storage, create=True)
-    quiet_optuna()
-    for family in plan.families:  # before anything runs, so a refusal leaves nothing behind
-        name = plan.study_name(family)
-        check_unchanged(
-            name,
-            stored_config(storage, name),
-            plan.fingerprint(family),
-            config.search.allow_space_change,
-        )
-    log.info(
-        "sweep %s: %s on %s, families %s, %d trained trials each, device %s, storage %s",
-        plan.prefix,
-        config.task.name,
-        config.data.name,
-        ", ".join(plan.families),
-        plan.goal.target,
-        device,
-        config.storage.where(),
-    )
     with interrupt.handled():  # Ctrl-C and SIGTERM stop cleanly, see search/interrupt.py
+        storage = open_storage(config.storage, create=True)  # may wait for a journal's lock
+        quiet_optuna()
+        for family in plan.families:  # before anything runs: a refusal leaves nothing behind
+            name = plan.study_name(family)
+            check_unchanged(
+                name,
+                stored_config(storage, name),
+                plan.fingerprint(family),
+                config.search.allow_space_change,
+            )
+        log.info(
+            "sweep %s: %s on %s, families %s, %d trained trials each, device %s, storage %s",
+            plan.prefix,
+            config.task.name,
+            config.data.name,
+            ", ".join(plan.families),
+            plan.goal.target,
+            device,
+            config.storage.where(),
+        )
         children = local.spawn(overrides, config.workers, plan.prefix)
         try:
             with interrupt.interruptible():

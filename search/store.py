@@ -32,6 +32,10 @@ class StorageError(RuntimeError):
     """A storage the tool cannot open or write, or a study it must not change."""
 
 
+class DamagedStorage(RuntimeError):
+    """A study storage whose contents cannot be read (a failure of the machine, exit code 1)."""
+
+
 @dataclass(frozen=True)
 class StorageSettings:
     kind: str = "sqlite"
@@ -125,12 +129,14 @@ def _check_sqlite_file(path: Path) -> None:
             tables = {
                 r[0] for r in con.execute("select name from sqlite_master where type='table'")
             }
-            if "studies" in tables:
-                con.execute("select count(*) from studies").fetchone()
+            if "studies" in tables:  # a damaged page anywhere, found before anything runs
+                (verdict,) = con.execute("pragma quick_check(1)").fetchone()
+                if verdict != "ok":
+                    raise sqlite3.DatabaseError(verdict)
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
-        raise StorageError(
+        raise DamagedStorage(
             f"the study storage at {path} is damaged: {exc}; restore a backup, or move it aside "
             f"to start afresh (finished trials cannot be read from it)"
         ) from None
@@ -182,7 +188,7 @@ def _journal(path: Path, settings: StorageSettings, create: bool):
     except OSError as exc:
         raise StorageError(f"cannot open the journal file {path}: {exc.strerror}") from None
     except (ValueError, KeyError, TypeError) as exc:  # a record that is not Optuna's
-        raise StorageError(
+        raise DamagedStorage(
             f"the study storage at {path} is damaged: {str(exc).splitlines()[0][:200]}; restore "
             f"a backup, or move it aside to start afresh"
         ) from None
@@ -206,9 +212,14 @@ def _rdb(url: str, settings: StorageSettings, *, engine_kwargs: dict, heartbeat:
     try:
         return with_retries(lambda: optuna.storages.RDBStorage(url, **kwargs))
     except ImportError as exc:
+        hint = "pip install 'hgsearch[postgres]'"
+        if url.startswith("postgresql://"):  # SQLAlchemy's default driver is psycopg 3 now
+            hint = (
+                "write postgresql+psycopg2:// (pip install 'hgsearch[postgres]') or pip "
+                "install psycopg"
+            )
         raise StorageError(
-            f"the driver for {shown(url)} is not installed ({redact(str(exc), url)}); for "
-            f"PostgreSQL: pip install 'hgsearch[postgres]'"
+            f"the driver for {shown(url)} is not installed ({redact(str(exc), url)}): {hint}"
         ) from None
     except Exception as exc:  # sqlalchemy's OperationalError and friends
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
