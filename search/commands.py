@@ -14,7 +14,7 @@ from ..analysis import NothingToReport, report_studies
 from . import interrupt
 from .config import Config
 from .errors import ConfigError, UserError
-from .memory import usable_cpus
+from .memory import auto_threads, usable_cpus
 from .plan import Plan, make_plan
 from .resume import check_unchanged, stored_config, study_names
 from .store import open_storage
@@ -24,11 +24,17 @@ log = logging.getLogger("hgsearch")
 
 
 def set_threads(threads: int | None, workers: int = 1) -> None:
-    """CPU threads for this process: several workers on one host must not oversubscribe the
-    cores (spinning OpenMP threads slow everything down many times over)."""
+    """CPU threads for this process: `threads=` as given; several workers on one host share
+    the cores (spinning OpenMP threads slow everything down many times over); one worker takes
+    the cores nothing else is using (and looks again after every trial, search/progress.py)."""
     import torch
 
-    n = int(threads) if threads else max(1, usable_cpus() // workers)
+    if threads:
+        n = int(threads)
+    elif workers > 1:
+        n = max(1, usable_cpus() // workers)
+    else:
+        n = auto_threads()
     torch.set_num_threads(n)
 
 

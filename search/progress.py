@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from . import interrupt, record
 from .goal import Done, trained_trials
+from .memory import auto_threads
 from .plan import Plan
 from .resume import clear_stale
 
@@ -119,6 +120,11 @@ class Progress:
         elif self.verbosity > 0:
             log.info(line)
         interrupt.check()  # the end of a trial: a safe point to stop at
+        config = self.plan.config
+        if config.threads is None and config.workers == 1:
+            import torch
+
+            torch.set_num_threads(auto_threads())  # the machine may have got busier, or quieter
         clear_stale(study, self.plan.config.storage)  # a dead worker's trial is not "training"
         self.finished = self.plan.goal.done(study, self.attempts)
         if self.finished is not None:
