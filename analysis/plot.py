@@ -40,8 +40,11 @@ def params_axis(ax, ticks: list[float] | None = None) -> None:
     at 1, 2, 3, 5 per decade, without overlaps."""
     ax.set_xscale("log")
     fmt = FuncFormatter(lambda v, _: human_params(v))
+    low, high = ax.get_xlim()
     if ticks:
         ax.xaxis.set_major_locator(FixedLocator(sorted(ticks)))
+    elif high < 10 * low:  # less than a decade: label more of it
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0)))
     else:
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
     ax.xaxis.set_major_formatter(fmt)

@@ -122,7 +122,11 @@ def comparison_lines(frontier: pd.DataFrame, metric: str, candidate: str, baseli
     for leader, other in ((candidate, baseline), (baseline, candidate)):
         best = frontier[frontier["family"] == other].sort_values("mean").iloc[-1]
         never_said = False
-        for _, r in size_to_reach(frontier, leader, other).iterrows():
+        reach = size_to_reach(frontier, leader, other)
+        # Of the leader's points that the same model of the other family is the first to
+        # reach, only the closest (the highest) is worth a sentence.
+        reach = reach[reach["other_size"].isna() | ~reach.duplicated("other_size", keep="last")]
+        for _, r in reach.iterrows():
             if math.isnan(r["other_size"]):
                 if not never_said:  # once: the lowest level it misses
                     out.append(

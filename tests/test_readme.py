@@ -60,3 +60,12 @@ def test_readme_command(argv, folder):
     assert record["params"] > 0
     if command == "params" and "arch.d_z=3546" in overrides:
         assert record["params"] == 22_070_304
+
+
+def test_readme_links_resolve():
+    """Every figure and document the README points to is in the repository."""
+    root = Path(__file__).resolve().parents[1]
+    targets = re.findall(r"\]\(((?:docs|conf)/[^)#]+)\)", README)
+    assert "docs/figures/quick-frontier.png" in targets
+    for target in targets:
+        assert (root / target).exists(), target
