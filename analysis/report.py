@@ -10,18 +10,18 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from ..models import BASELINE, CANDIDATE, FAMILIES
+from ..models import FAMILIES
 from .compare import best_under_budgets, gain_at_matched_size, size_to_reach
 from .frontier import best_per_size, configurations, paper_frontier, pareto_set, with_size
 from .interactive import frontier_figure, write_html
 from .load import runs_frame, trials_frame
 from .plot import METRIC_LABELS, human_params
 from .reference import reference_for
+from .settings import ReportSettings
 
 log = logging.getLogger("hgsearch")
 
@@ -42,21 +42,6 @@ DATASET_TITLES = {
 
 class NothingToReport(Exception):
     """The studies hold no trained trial yet."""
-
-
-@dataclass(frozen=True)
-class ReportSettings:
-    metric: str = "test_psnr"
-    overlay: str = "auto"  # auto | true | false: the paper's published frontier
-    overlay_dataset: str | None = None  # the paper's points of this dataset (default: the run's)
-    formats: tuple[str, ...] = ("png",)
-    budgets: tuple[float, ...] | None = None  # default: the budgets of a budget-matched sweep
-    candidate: str = CANDIDATE  # the family the comparison asks about ...
-    baseline: str = BASELINE  # ... against this one
-
-
-OVERLAYS = ("auto", "true", "false")
-PLOT_FORMATS = ("png", "svg", "pdf")
 
 
 def title(task: str, dataset: str, metric: str) -> str:

@@ -47,8 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hgsearch.models import BASELINE, CANDIDATE, MLPSpec, build_model, count_params  # noqa: E402
 from hgsearch.search.data import DataSettings, load  # noqa: E402
-from hgsearch.search.tasks import TaskSettings, prepare, prototype_table  # noqa: E402
-from hgsearch.search.train import TrainSettings, train  # noqa: E402
+from hgsearch.search.settings import TaskSettings, TrainSettings
+from hgsearch.search.tasks import prepare, prototype_table  # noqa: E402
+from hgsearch.search.train import train  # noqa: E402
 
 SHAPES = [(CANDIDATE, 785, 115, 4), (CANDIDATE, 785, 270, 4), (BASELINE, 784, 785, 1)]
 BATCH = 128
@@ -368,7 +369,8 @@ def search_efficiency(device, seeds: int, epochs: int, compare: bool = True) -> 
     from optuna._hypervolume import compute_hypervolume
 
     from hgsearch.search.cli import conf_dir
-    from hgsearch.search.sampler import SamplerSettings, make_sampler
+    from hgsearch.search.sampler import make_sampler
+    from hgsearch.search.settings import SamplerSettings
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

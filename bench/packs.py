@@ -37,8 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hgsearch.models import BASELINE, CANDIDATE, MLPSpec, count_params  # noqa: E402
 from hgsearch.search.data import DataSettings, load  # noqa: E402
 from hgsearch.search.pack import Replica, train_pack  # noqa: E402
-from hgsearch.search.tasks import TaskSettings, prepare  # noqa: E402
-from hgsearch.search.train import TrainSettings, train  # noqa: E402
+from hgsearch.search.settings import TaskSettings, TrainSettings
+from hgsearch.search.tasks import prepare  # noqa: E402
+from hgsearch.search.train import train  # noqa: E402
 
 SHAPES = {
     "small": (CANDIDATE, 785, 4, 10),

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .family import family
-from .mlp import MLPSpec
+from .spec import MLPSpec
 
 
 @dataclass(frozen=True)

@@ -168,18 +168,23 @@ def config_from(overrides: list[str]):
 
 
 def _with_config(overrides: list[str], name: str) -> int:
-    from . import commands, single
-
-    module = single if name in ("train", "params") else commands
-    return getattr(module, name)(config_from(overrides))
+    config = config_from(overrides)  # parsed before the heavy modules load: errors are quick
+    if name in ("train", "params"):
+        from . import single as module
+    else:
+        from . import commands as module
+    return getattr(module, name)(config)
 
 
 def _sweep(overrides: list[str]) -> int:
-    from . import commands, workers
-
     if "-m" in overrides or "--multirun" in overrides:
+        from . import commands, workers
+
         return workers.multirun(overrides, commands.sweep)
-    return commands.sweep(config_from(overrides), overrides)
+    config = config_from(overrides)
+    from . import commands
+
+    return commands.sweep(config, overrides)
 
 
 def _print_config(overrides: list[str]) -> int:
@@ -199,10 +204,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean 'fix your input', each printed as one line."""
     from ..models import SpecError
     from .data import DataError
-    from .errors import ConfigError, UserError
+    from .errors import ConfigError, DeviceError, StorageError, UserError
     from .record import RecordError
-    from .store import StorageError
-    from .train import DeviceError
 
     return (UserError, SpecError, DataError, ConfigError, StorageError, DeviceError, RecordError)
 
@@ -229,9 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("hgsearch").setLevel(logging.WARNING)
     import warnings
 
-    from optuna.exceptions import ExperimentalWarning
-
-    warnings.filterwarnings("ignore", category=ExperimentalWarning)
+    # Optuna's ExperimentalWarning, matched by its text so that Optuna loads only when needed.
+    warnings.filterwarnings("ignore", message=r"(?i).*\bexperimental\b")
     commands = _commands()
     if command not in commands:
         print(
@@ -242,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     if "-h" in overrides or "--help" in overrides:
         print(command_help(command), end="")
         return 0
-    from .store import DamagedStorage
+    from .errors import DamagedStorage
 
     try:
         if "--cfg" in overrides:

@@ -15,18 +15,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..analysis.report import OVERLAYS, PLOT_FORMATS, ReportSettings
+from ..analysis.settings import OVERLAYS, PLOT_FORMATS, ReportSettings
 from ..models import BASELINE, CANDIDATE, FAMILIES, MLPSpec, family
 from .data import IMAGE_SHAPES, DataSettings
 from .errors import ConfigError, unknown_key
-from .objective import EarlyStop
 from .record import METRICS
-from .sampler import SAMPLERS, SamplerSettings
+from .settings import (
+    DECAYS,
+    FLIPS,
+    SAMPLERS,
+    SAVE_MODES,
+    TASK_NAMES,
+    EarlyStop,
+    SamplerSettings,
+    StorageSettings,
+    TaskSettings,
+    TrainSettings,
+)
 from .space import Budget, FamilySpace, parse_budget, parse_family_space
-from .store import StorageSettings
-from .tasks import FLIPS, TASK_NAMES, Task, TaskSettings, make_task
-from .train import DECAYS, TrainSettings
-from .weights import SAVE_MODES
 
 
 @dataclass(frozen=True)
@@ -81,14 +87,10 @@ class Config:
     def image_shape(self) -> tuple[int, int, int]:
         return IMAGE_SHAPES[self.data.name]
 
-    @property
-    def task_obj(self) -> Task:
-        return make_task(self.task)
-
     def dims(self) -> tuple[int, int]:
         """(d_x, d_y) for this dataset and task, known without loading any data."""
         c, h, w = self.image_shape
-        return self.task_obj.input_shape(self.image_shape), c * h * w
+        return self.task.input_size(self.image_shape), c * h * w
 
     def spec(self) -> MLPSpec:
         """The one model of the `arch` group."""

@@ -10,6 +10,18 @@ class ConfigError(ValueError):
     """A configuration value a user must change; the message names the key and the fix."""
 
 
+class StorageError(RuntimeError):
+    """A storage the tool cannot open or write, or a study it must not change."""
+
+
+class DeviceError(RuntimeError):
+    """A device that is not there or not understood."""
+
+
+class DamagedStorage(RuntimeError):
+    """A study storage whose contents cannot be read (a failure of the machine, exit code 1)."""
+
+
 class UserError(Exception):
     """Any other input the user must fix (a missing study, nothing to report, ...)."""
 

@@ -29,9 +29,10 @@ from .record import RECORDED
 from .replicas import best_lr, records
 from .replicas import run as run_replicas
 from .replicas import summary as replica_summary
+from .settings import EarlyStop, TrainSettings
 from .space import Budget, Candidate, FamilySpace, Infeasible, sample
 from .tasks import TaskData
-from .train import TrainResult, TrainSettings, train
+from .train import TrainResult, train
 from .weights import save_model
 
 log = logging.getLogger("hgsearch")
@@ -41,14 +42,6 @@ TARGET_REACHED = "the study reached its target"  # a pruned trial's violation: n
 
 class Diverged(Exception):
     """Training produced NaN/inf: the trial fails, the sweep goes on."""
-
-
-@dataclass(frozen=True)
-class EarlyStop:
-    enabled: bool = False
-    epoch: int = 2
-    margin_db: float = 1.0
-    min_trials: int = 3
 
 
 def early_stop_reason(

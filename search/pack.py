@@ -24,8 +24,9 @@ from ..models import MLPSpec, build_model
 from ..models.packed import PackedMLP
 from .metrics import EVAL_BATCH, batch_psnr, batch_ssim, image_mse, image_psnr
 from .packstep import PackStep
+from .settings import TrainSettings
 from .tasks import TaskData
-from .train import Report, TrainResult, TrainSettings, decayed_lr
+from .train import Report, TrainResult, decayed_lr
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ import torch
 from ..models import MLPSpec
 from .pack import Replica, pack_size
 from .record import RECORDED
+from .settings import TrainSettings
 from .tasks import TaskData
-from .train import Report, TrainResult, TrainSettings
+from .train import Report, TrainResult
 
 log = logging.getLogger("hgsearch")
 

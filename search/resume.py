@@ -11,9 +11,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from .errors import StorageError
 from .internals import set_study_config, study_config
 from .journal import alive
-from .store import DIRECTIONS, StorageError, with_retries
+from .store import DIRECTIONS, with_retries
 from .urls import redact
 
 

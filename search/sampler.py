@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,27 +18,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from .errors import ConfigError
-
-SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
-EXHAUSTIVE_MAX = 10_000  # default: finite spaces up to this many configurations are rated whole
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    """The `sampler` group; each sampler reads the options it has."""
-
-    name: str = "tpe"
-    seed: int | None = None  # None: derived from the study name, distinct per worker
-    n_startup_trials: int = 5  # tpe, gp
-    exhaustive_max: int = EXHAUSTIVE_MAX  # tpe
-    population_size: int = 20  # nsga2
-
-    def __post_init__(self) -> None:
-        for key, low in (("n_startup_trials", 0), ("exhaustive_max", 0), ("population_size", 2)):
-            if getattr(self, key) < low:
-                raise ConfigError(
-                    f"sampler.{key}={getattr(self, key)!r}: give a whole number >= {low}"
-                )
+from .settings import EXHAUSTIVE_MAX, SAMPLERS, SamplerSettings
 
 
 def sampler_seed(settings: SamplerSettings, study_name: str, worker: int) -> int:

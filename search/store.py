@@ -16,60 +16,17 @@ import socket
 import sqlite3
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import optuna
 
-from .urls import redact, shown, sqlite_path, sqlite_url
+from .errors import DamagedStorage, StorageError
+from .settings import StorageSettings
+from .urls import redact, shown, sqlite_path
 
 DIRECTIONS = ["maximize", "minimize"]
-
-
-class StorageError(RuntimeError):
-    """A storage the tool cannot open or write, or a study it must not change."""
-
-
-class DamagedStorage(RuntimeError):
-    """A study storage whose contents cannot be read (a failure of the machine, exit code 1)."""
-
-
-@dataclass(frozen=True)
-class StorageSettings:
-    kind: str = "sqlite"
-    url: str | None = None  # any Optuna storage URL; overrides the fields below
-    path: str | None = None  # sqlite and journal: the file (run_dir/hgsearch.db, .journal)
-    host: str = "127.0.0.1"
-    port: int = 5432
-    user: str = "postgres"
-    database: str = "hgsearch"
-    heartbeat_interval: int = 20  # seconds; RDB storages shared by several workers
-    grace_period: int = 60
-    max_retry: int = 2  # retries of a trial whose worker died
-
-    @property
-    def journal(self) -> bool:
-        return self.kind == "journal" and not self.url
-
-    @property
-    def shared(self) -> bool:
-        """Several processes may write at once (heartbeats, no stale-trial sweep by us)."""
-        return self.journal or self.resolved_url().startswith(("postgresql", "mysql"))
-
-    def resolved_url(self) -> str:
-        if self.url:
-            return self.url
-        if self.kind == "postgres":
-            return f"postgresql+psycopg2://{self.user}@{self.host}:{self.port}/{self.database}"
-        if self.kind in ("sqlite", "journal") and self.path:
-            return str(self.path) if self.kind == "journal" else sqlite_url(self.path)
-        raise StorageError(f"storage.url is not set for storage={self.kind}")
-
-    def where(self) -> str:
-        """The storage for humans: a file path, or a URL without its secrets."""
-        return str(Path(self.path).absolute()) if self.journal else shown(self.resolved_url())
 
 
 def _writable_parent(path: Path, what: str) -> None:

@@ -14,19 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import ImageSet, Splits
-
-TASK_NAMES = ("gen_classify", "denoise", "superres")
-# Training-set variants per `flips`, as the axes of (N, C, H, W) to flip (the paper's order):
-# x2 is {none, horizontal+vertical}, x4 {none, horizontal, vertical, both}.
-FLIPS: dict[int, list[tuple[int, ...]]] = {1: [()], 2: [(), (2, 3)], 4: [(), (3,), (2,), (2, 3)]}
-
-
-@dataclass(frozen=True)
-class TaskSettings:
-    name: str = "gen_classify"
-    sigma: float = 0.25  # denoising noise level
-    noise_seed: int = 1234  # eval/test noise is drawn once from this seed
-    flips: int = 1  # training-set augmentation, see FLIPS
+from .settings import FLIPS, TASK_NAMES, TaskSettings
 
 
 @dataclass(frozen=True)
@@ -114,10 +102,6 @@ class Task:
         noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         return (x + self.sigma * noise).clamp_(0.0, 1.0)
 
-    def input_shape(self, image_shape: tuple[int, int, int]) -> int:
-        c, h, w = image_shape
-        return c * (h // 2) * (w // 2) if self.name == "superres" else c * h * w
-
     def make_inputs(self, clean: torch.Tensor, noise_seed: int | None) -> torch.Tensor:
         """(N, C, H, W) clean -> (N, d_x). Denoise: fixed-seed noise, or clean when None."""
         if self.name == "superres":
@@ -200,7 +184,7 @@ def prepare(
         x = task.make_inputs(_float(s.images), noise_seed)
         return Pairs(x.to(device), targets(s).to(device))
 
-    per_image = 4 * (task.input_shape(shape) + int(np.prod(shape)))
+    per_image = 4 * (settings.input_size(shape) + int(np.prod(shape)))
     n_train = len(splits.train.labels) * settings.flips
     if settings.flips not in (1, 2, 4):
         raise ValueError(f"train flips must be 1, 2 or 4, got {settings.flips}")

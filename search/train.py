@@ -19,28 +19,13 @@ from dataclasses import dataclass, field
 import torch
 
 from ..models import MLPSpec, build_model
+from .errors import DeviceError
 from .metrics import EVAL_BATCH, batch_psnr, batch_ssim, image_mse, image_psnr
+from .settings import TrainSettings
 from .step import ManualStep
 from .tasks import TaskData
 
 Report = Callable[[int, dict[str, float]], None]
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    epochs: int = 20
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    eval_every: int = 1  # epochs between evaluations (the last epoch is always evaluated)
-    bf16: bool = False  # bf16 autocast, CUDA only
-    seed: int = 0
-    decay: str = "step"  # linear decay to 0 stepped per "step" or per "epoch" (paper: MNIST)
-    pack: str = "auto"  # train a trial's replicas as one batched model: auto | true | false
-    pack_max: int | None = None  # most replicas in one pack (None: as memory allows)
-
-
-DECAYS = ("step", "epoch")
 
 
 @dataclass
@@ -61,10 +46,6 @@ class TrainResult:
     eval_psnr_image: float = float("nan")
     test_psnr_image: float = float("nan")
     state: dict[str, torch.Tensor] | None = field(default=None, repr=False)  # the kept weights
-
-
-class DeviceError(RuntimeError):
-    """A device that is not there or not understood."""
 
 
 def resolve_device(name: str) -> torch.device:

@@ -19,7 +19,6 @@ import torch
 from ..models import MLPSpec, ResidualMLP, build_model
 from .data import DataError
 
-SAVE_MODES = ("best", "all", "none")
 FORMAT = "hgsearch-weights-1"
 
 

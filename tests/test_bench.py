@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from hgsearch.models import MLPSpec, count_params
-from hgsearch.search.sampler import SamplerSettings, make_sampler
-from hgsearch.search.tasks import TaskSettings, prepare, prototype_table
+from hgsearch.search.sampler import make_sampler
+from hgsearch.search.settings import SamplerSettings, TaskSettings
+from hgsearch.search.tasks import prepare, prototype_table
 from tests.conftest import ROOT
 
 

@@ -45,7 +45,9 @@ def test_params_reproduces_paper_counts(capsys, overrides, expected):
 
 
 def test_params_fixed_w_in_reports_both_counts(capsys):
-    code, out, _ = run_cli(capsys, "params", "dataset=mnist", "arch.fix_w_in=true")
+    code, out, _ = run_cli(
+        capsys, "params", "dataset=mnist", "task=gen_classify", "arch.fix_w_in=true"
+    )
     record = last_json(out)
     assert record["params_total"] - record["params"] == 785 * 784
 
@@ -138,7 +140,7 @@ def hgsearch(*args, cwd=None, timeout=300):
 
 
 def test_params_from_another_folder(tmp_path):
-    proc = hgsearch("params", "dataset=mnist", "arch=conventional", cwd=tmp_path)
+    proc = hgsearch("params", "dataset=mnist", "task=gen_classify", "arch=conventional", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert last_json(proc.stdout)["params"] == 2_460_192
 

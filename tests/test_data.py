@@ -70,7 +70,8 @@ def test_read_only_idx_arrays_become_tensors_without_a_warning(
     # PyTorch's "non-writable array" warning in the middle of a run.
     import torch
 
-    from hgsearch.search.tasks import TaskSettings, prepare
+    from hgsearch.search.settings import TaskSettings
+    from hgsearch.search.tasks import prepare
 
     make_mnist(tmp_path, gz=False)
     s = load(DataSettings("mnist", root=str(tmp_path)))

@@ -15,8 +15,9 @@ from torchmetrics.functional.image import (
 
 from hgsearch.models import MLPSpec, build_model
 from hgsearch.search.metrics import EVAL_BATCH, batch_psnr, image_mse, image_psnr
-from hgsearch.search.tasks import TaskSettings, prepare
-from hgsearch.search.train import TrainSettings, evaluate, train
+from hgsearch.search.settings import TaskSettings, TrainSettings
+from hgsearch.search.tasks import prepare
+from hgsearch.search.train import evaluate, train
 
 
 def paper_way(model, x, y, shape):

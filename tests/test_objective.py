@@ -5,10 +5,10 @@ import pytest
 from optuna.trial import FixedTrial
 
 from hgsearch.search.goal import Goal, trained_trials
-from hgsearch.search.objective import EarlyStop, Objective, early_stop_reason
+from hgsearch.search.objective import Objective, early_stop_reason
+from hgsearch.search.settings import EarlyStop, TaskSettings, TrainSettings
 from hgsearch.search.space import parse_budget, parse_family_space
-from hgsearch.search.tasks import TaskSettings, prepare
-from hgsearch.search.train import TrainSettings
+from hgsearch.search.tasks import prepare
 from tests.fakes import FakeTrainer
 
 SPACE = {"d_z": [65, 96], "d_h": [4, 16, 32], "depth": [1, 2], "lr": [0.003, 0.01]}

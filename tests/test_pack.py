@@ -12,8 +12,9 @@ from hgsearch.models import MLPSpec, build_model, count_params
 from hgsearch.models.packed import PackedMLP, unpack
 from hgsearch.search.pack import Replica, train_pack
 from hgsearch.search.replicas import run
-from hgsearch.search.tasks import TaskSettings, prepare
-from hgsearch.search.train import TrainSettings, train
+from hgsearch.search.settings import TaskSettings, TrainSettings
+from hgsearch.search.tasks import prepare
+from hgsearch.search.train import train
 
 SPEC = MLPSpec("hourglass", 64, 64, 96, 16, 2)
 SETTINGS = TrainSettings(epochs=3, batch_size=64, lr=3e-3)

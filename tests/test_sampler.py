@@ -12,12 +12,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from hgsearch.search.errors import ConfigError
-from hgsearch.search.sampler import (
-    ExhaustiveTPESampler,
-    SamplerSettings,
-    exhausted,
-    make_sampler,
-)
+from hgsearch.search.sampler import ExhaustiveTPESampler, exhausted, make_sampler
+from hgsearch.search.settings import SamplerSettings
 
 SPACE = {
     "d_h": CategoricalDistribution([4, 16, 64]),

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from hgsearch.search.data import ImageSet
-from hgsearch.search.tasks import TaskSettings, flip_augment, prepare
+from hgsearch.search.settings import TaskSettings
+from hgsearch.search.tasks import flip_augment, prepare
 
 
 def test_gen_classify_targets_are_class_prototypes(digits_splits):

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from hgsearch.models import FAMILIES, MLPSpec, build_model, count_params
-from hgsearch.search.tasks import TASK_NAMES, Pairs, TaskSettings, prepare
-from hgsearch.search.train import TrainSettings, precision_note, train
+from hgsearch.search.settings import TASK_NAMES, TaskSettings, TrainSettings
+from hgsearch.search.tasks import Pairs, prepare
+from hgsearch.search.train import precision_note, train
 
 ONE_EPOCH = TrainSettings(epochs=1, batch_size=64, lr=3e-3)
 
