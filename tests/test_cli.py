@@ -140,7 +140,9 @@ def hgsearch(*args, cwd=None, timeout=300):
 
 
 def test_params_from_another_folder(tmp_path):
-    proc = hgsearch("params", "dataset=mnist", "task=gen_classify", "arch=conventional", cwd=tmp_path)
+    proc = hgsearch(
+        "params", "dataset=mnist", "task=gen_classify", "arch=conventional", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert last_json(proc.stdout)["params"] == 2_460_192
 
