@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import torch
 
 from hgsearch.search.goal import trained_trials
+from hgsearch.search.internals import CONFIG_KEY, study_config
 from hgsearch.search.plan import make_plan
 from hgsearch.search.study import run_family
 from tests.fakes import FakeTrainer
@@ -170,9 +172,13 @@ def test_study_with_the_old_psnr_is_refused(existing, tmp_path):
     storage = f"sqlite:///{db}"
     for name in optuna.study.get_all_study_names(storage):
         study = optuna.load_study(study_name=name, storage=storage)
-        config = dict(study.user_attrs["hgsearch_config"])
-        del config["psnr_definition"]  # what earlier versions stored
-        study.set_user_attr("hgsearch_config", config)
+        config = dict(study_config(study))
+        del config["psnr_definition"]  # earlier versions stored no definition,
+        study.set_user_attr(CONFIG_KEY, config)  # and kept the configuration a user attribute
+        del study
+    with sqlite3.connect(db) as con:
+        con.execute("DELETE FROM study_system_attributes WHERE key = ?", (CONFIG_KEY,))
+    con.close()
     before = digest(db)
     for args in (
         ["sweep"],
