@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
@@ -22,11 +21,11 @@ import torch
 
 from ..models import MLPSpec, build_model
 from ..models.packed import PackedMLP
-from .metrics import EVAL_BATCH, batch_psnr, batch_ssim, image_mse, image_psnr
+from .metrics import EVAL_BATCH
 from .packstep import PackStep
 from .settings import TrainSettings
 from .tasks import TaskData
-from .train import Report, TrainResult, decayed_lr
+from .train import Report, TrainResult, decayed_lr, evaluate_replicas
 
 
 @dataclass(frozen=True)
@@ -54,39 +53,6 @@ def pack_size(spec: MLPSpec, data: TaskData, settings: TrainSettings, device) ->
         free, _ = torch.cuda.mem_get_info(device)
         cap = min(cap, int(0.8 * free) // replica_bytes(spec, settings.batch_size))
     return max(1, cap)
-
-
-@torch.no_grad()
-def evaluate_pack(
-    forward: Callable[[torch.Tensor], torch.Tensor],
-    x: torch.Tensor,
-    y: torch.Tensor,
-    image_shape: tuple[int, int, int] | None = None,
-    chunk: int = 4 * EVAL_BATCH,
-) -> list[dict[str, float]]:
-    """`evaluate` for every replica at once: forward (B, d_x) -> (R, B, d_y)."""
-    mse, ssim = [], None
-    for start in range(0, x.shape[0], chunk):
-        pred = forward(x[start : start + chunk]).float()  # (R, b, d_y)
-        target = y[start : start + chunk]
-        mse.append(torch.stack([image_mse(p, target) for p in pred]))
-        if image_shape is not None:
-            batches = [
-                sum(batch_ssim(p, t, image_shape) * p.shape[0]
-                    for p, t in zip(pr.split(EVAL_BATCH), target.split(EVAL_BATCH), strict=True))
-                for pr in pred
-            ]  # fmt: skip
-            step = torch.stack(batches)
-            ssim = step if ssim is None else ssim + step
-    per_image = torch.cat(mse, dim=1)  # (R, N)
-    rows = []
-    for r in range(per_image.shape[0]):
-        stats = [per_image[r].mean(), batch_psnr(per_image[r]), image_psnr(per_image[r])]
-        if ssim is not None:
-            stats.append(ssim[r] / x.shape[0])
-        rows.append(torch.stack(stats))
-    values = torch.stack(rows).tolist()
-    return [dict(zip(("mse", "psnr", "psnr_image", "ssim"), v, strict=False)) for v in values]
 
 
 class PackAdamW:
@@ -213,7 +179,7 @@ def train_pack(
         if epoch % settings.eval_every and epoch != settings.epochs:
             continue
         pack.eval()
-        metrics = evaluate_pack(predict, data.eval.x, data.eval.y)
+        metrics = evaluate_replicas(predict, data.eval.x, data.eval.y)
         for r, m in enumerate(metrics):
             if frozen[r]:
                 continue
@@ -232,8 +198,8 @@ def train_pack(
         if state is not None:
             pack.load_replica_state(r, state)
     pack.eval()
-    ev = evaluate_pack(predict, data.eval.x, data.eval.y, data.image_shape)
-    te = evaluate_pack(predict, data.test.x, data.test.y, data.image_shape)
+    ev = evaluate_replicas(predict, data.eval.x, data.eval.y, data.image_shape)
+    te = evaluate_replicas(predict, data.test.x, data.test.y, data.image_shape)
     seconds = time.perf_counter() - started
     nan = float("nan")
     out = []

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from ..models.packed import EPS, MOMENTUM, PackedMLP
+from .step import workspace
 
 relu_backward = torch.ops.aten.threshold_backward.grad_input  # one pass, no mask tensor
 
@@ -37,13 +38,7 @@ class PackStep:
         def buffer(cols: int) -> torch.Tensor:  # batch-major: (B, R, cols)
             return torch.empty(batch_size, r, cols, device=w.device, dtype=w.dtype)
 
-        for p in pack.parameters():
-            if p.requires_grad:
-                p.grad = torch.zeros_like(p)
-        self.z = [buffer(spec.d_z) for _ in range(spec.depth + 1)]  # z_0 .. z_L
-        self.a = [buffer(spec.d_h) for _ in range(spec.depth)]  # relu outputs
-        self.y_hat = buffer(spec.d_y)
-        self.dz, self.da, self.dn = buffer(spec.d_z), buffer(spec.d_h), buffer(spec.d_z)
+        self.z, self.a, self.y_hat, self.dz, self.da, self.dn = workspace(pack, spec, buffer)
 
     @torch.no_grad()
     def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -18,13 +18,34 @@ Update:             AdamW on each weight, applied just before the next step's fo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ..models.mlp import ResidualMLP
+from ..models.spec import MLPSpec
 
 EPS = 1e-5  # nn.BatchNorm1d's defaults
 MOMENTUM = 0.1
 relu_backward = torch.ops.aten.threshold_backward.grad_input  # one pass, no mask tensor
+
+
+Tensors = list[torch.Tensor]
+Buffers = tuple[Tensors, Tensors, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def workspace(
+    model: torch.nn.Module, spec: MLPSpec, buffer: Callable[[int], torch.Tensor]
+) -> Buffers:
+    """Zero `.grad` of every trainable weight of `model` (a step writes its gradients there)
+    and allocate a step's buffers with `buffer(columns)`: z_0 .. z_L, the ReLU outputs, y_hat,
+    dz, da and dn."""
+    for p in model.parameters():
+        if p.requires_grad:
+            p.grad = torch.zeros_like(p)
+    z = [buffer(spec.d_z) for _ in range(spec.depth + 1)]
+    a = [buffer(spec.d_h) for _ in range(spec.depth)]
+    return z, a, buffer(spec.d_y), buffer(spec.d_z), buffer(spec.d_h), buffer(spec.d_z)
 
 
 class ManualStep:
@@ -61,13 +82,7 @@ class ManualStep:
         def buffer(cols: int) -> torch.Tensor:
             return torch.empty(batch_size, cols, device=w.device, dtype=w.dtype)
 
-        for p in model.parameters():
-            if p.requires_grad:
-                p.grad = torch.zeros_like(p)
-        self.z = [buffer(spec.d_z) for _ in range(spec.depth + 1)]  # z_0 .. z_L
-        self.a = [buffer(spec.d_h) for _ in range(spec.depth)]  # relu outputs
-        self.y_hat = buffer(spec.d_y)
-        self.dz, self.da, self.dn = buffer(spec.d_z), buffer(spec.d_h), buffer(spec.d_z)
+        self.z, self.a, self.y_hat, self.dz, self.da, self.dn = workspace(model, spec, buffer)
 
     def _update(self, p: torch.Tensor) -> None:
         """Apply p's pending AdamW update, if any."""

@@ -87,14 +87,15 @@ def decayed_lr(settings: TrainSettings, step: int, epoch: int, total_steps: int)
 
 
 @torch.no_grad()
-def evaluate(
+def evaluate_replicas(
     forward: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     y: torch.Tensor,
     image_shape: tuple[int, int, int] | None = None,
     chunk: int = 4 * EVAL_BATCH,
-) -> dict[str, float]:
-    """Metrics of a whole split read in order, as the paper does (search/metrics.py).
+) -> list[dict[str, float]]:
+    """Metrics of a whole split read in order, as the paper does (search/metrics.py), for each
+    of R replicas at once: `forward` maps (b, d_x) to (R, b, d_y).
 
     `mse` is the split's mean (what model selection compares), `psnr` the paper's batch PSNR,
     `psnr_image` the mean of per-image PSNRs, and with `image_shape` also `ssim` per batch of
@@ -103,18 +104,33 @@ def evaluate(
     """
     mse, ssim = [], x.new_zeros(())
     for start in range(0, x.shape[0], chunk):
-        pred = forward(x[start : start + chunk]).float()
+        pred = forward(x[start : start + chunk]).float()  # (R, b, d_y)
         target = y[start : start + chunk]
-        mse.append(image_mse(pred, target))
+        mse.append(torch.stack([image_mse(p, target) for p in pred]))
         if image_shape is not None:
-            for p, t in zip(pred.split(EVAL_BATCH), target.split(EVAL_BATCH), strict=True):
-                ssim += batch_ssim(p, t, image_shape) * p.shape[0]
-    per_image = torch.cat(mse)
-    stats = [per_image.mean(), batch_psnr(per_image), image_psnr(per_image)]
-    if image_shape is not None:
-        stats.append(ssim / x.shape[0])
-    values = torch.stack(stats).tolist()
-    return dict(zip(("mse", "psnr", "psnr_image", "ssim"), values, strict=False))
+            for i, t in enumerate(target.split(EVAL_BATCH)):
+                p = pred[:, i * EVAL_BATCH : i * EVAL_BATCH + t.shape[0]]
+                ssim = ssim + torch.stack([batch_ssim(q, t, image_shape) for q in p]) * t.shape[0]
+    per_image = torch.cat(mse, dim=1)  # (R, N)
+    rows = []
+    for r, errors in enumerate(per_image):
+        stats = [errors.mean(), batch_psnr(errors), image_psnr(errors)]
+        if image_shape is not None:
+            stats.append(ssim[r] / x.shape[0])
+        rows.append(torch.stack(stats))
+    values = torch.stack(rows).tolist()
+    return [dict(zip(("mse", "psnr", "psnr_image", "ssim"), v, strict=False)) for v in values]
+
+
+def evaluate(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    image_shape: tuple[int, int, int] | None = None,
+    chunk: int = 4 * EVAL_BATCH,
+) -> dict[str, float]:
+    """`evaluate_replicas` of one model: `forward` maps (b, d_x) to (b, d_y)."""
+    return evaluate_replicas(lambda xb: forward(xb).unsqueeze(0), x, y, image_shape, chunk)[0]
 
 
 def train(

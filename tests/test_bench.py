@@ -17,13 +17,18 @@ from hgsearch.search.tasks import prepare, prototype_table
 from tests.conftest import ROOT
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench", ROOT / "bench" / "bench.py")
+def load_script(name: str, file: str):
+    """A script of bench/ imported as the module `name`."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / file)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["bench"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_script("bench", "bench.py")
 
 
 @pytest.mark.parametrize(
@@ -177,11 +182,7 @@ def test_measure_shape_on_cuda_in_bf16(bench, digits_splits):
 
 @pytest.fixture(scope="module")
 def packs_bench():
-    spec = importlib.util.spec_from_file_location("packs_bench", ROOT / "bench" / "packs.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["packs_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("packs_bench", "packs.py")
 
 
 def test_pack_bench_counts_operators_that_fall_with_the_pack(packs_bench, digits_splits):
