@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import DamagedStorage, UserError, first_line, machine_failure, user_errors
+
 log = logging.getLogger("hgsearch")
 
 
@@ -103,11 +105,6 @@ def command_help(name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
-    return text or type(exc).__name__
-
-
 def _nearest_key(key: str, overrides: list[str]) -> str:
     """The message for an override of a key the config does not have."""
     from omegaconf import OmegaConf
@@ -141,8 +138,6 @@ def compose(overrides: list[str]) -> dict[str, Any]:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from .errors import UserError
-
     try:
         out = OmegaConf.to_container(_compose_raw(overrides), resolve=True)
     except MissingConfigException as exc:
@@ -152,12 +147,12 @@ def compose(overrides: list[str]) -> dict[str, Any]:
             raise UserError(
                 f"unknown {group} {wanted!r}; choose one of: {', '.join(sorted(exc.options))}"
             ) from None
-        raise UserError(_first_line(exc)) from None
+        raise UserError(first_line(exc)) from None
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
         missing = re.search(r"Could not override '([^']+)'", str(exc))
         if missing:
             raise UserError(_nearest_key(missing.group(1), overrides)) from None
-        raise UserError(_first_line(exc)) from None
+        raise UserError(first_line(exc)) from None
     return out  # type: ignore[return-value]
 
 
@@ -200,16 +195,6 @@ def _print_config(overrides: list[str]) -> int:
     return 0
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean 'fix your input', each printed as one line."""
-    from ..models import SpecError
-    from .data import DataError
-    from .errors import ConfigError, DeviceError, StorageError, UserError
-    from .record import RecordError
-
-    return (UserError, SpecError, DataError, ConfigError, StorageError, DeviceError, RecordError)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
@@ -244,24 +229,24 @@ def main(argv: list[str] | None = None) -> int:
     if "-h" in overrides or "--help" in overrides:
         print(command_help(command), end="")
         return 0
-    from .errors import DamagedStorage
-
     try:
         if "--cfg" in overrides:
             i = overrides.index("--cfg")
             what = overrides[i + 1 : i + 2]
             if what != ["job"]:
-                raise _usage_error(f"--cfg takes `job` (got {' '.join(what) or 'nothing'})")
+                raise UserError(f"--cfg takes `job` (got {' '.join(what) or 'nothing'})")
             return _print_config(overrides[:i] + overrides[i + 2 :])
         return commands[command].run(overrides)
     except user_errors() as exc:
-        print(f"hgsearch {command}: error: {_first_line(exc)}", file=sys.stderr)
+        print(f"hgsearch {command}: error: {first_line(exc)}", file=sys.stderr)
         return 2
     except DamagedStorage as exc:
-        print(f"hgsearch {command}: error: {_first_line(exc)}", file=sys.stderr)
+        print(f"hgsearch {command}: error: {first_line(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - a known failure of the machine is one line too
-        message = machine_failure(exc)
+        from . import store
+
+        message = machine_failure(exc, store.current)
         if message is None:
             raise
         print(f"hgsearch {command}: error: {message}", file=sys.stderr)
@@ -272,43 +257,3 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-
-
-def machine_failure(exc: BaseException) -> str | None:
-    """One line for a failure of the machine rather than of the input: a full disk, a damaged
-    study storage. None for anything else (a bug: its traceback is worth having)."""
-    import errno
-    import sqlite3
-
-    from optuna.exceptions import StorageInternalError
-    from sqlalchemy.exc import DatabaseError
-
-    from . import store
-    from .urls import redact
-
-    seen: BaseException | None = exc
-    while seen is not None:  # the cause chain: Optuna and SQLAlchemy wrap the OS's error
-        text = str(seen).lower()
-        if (isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT)) or (
-            "disk is full" in text or "no space left" in text
-        ):
-            where = getattr(seen, "filename", None) or store.current or "the output folder"
-            return (
-                f"the disk holding {where} is full: free some space and run the same command "
-                f"again (every finished trial is stored)"
-            )
-        if isinstance(seen, sqlite3.DatabaseError | DatabaseError | StorageInternalError) and (
-            "malformed" in text or "not a database" in text or "corrupt" in text
-        ):
-            return (
-                f"the study storage at {store.current} is damaged: {redact(_first_line(seen))}; "
-                f"restore a backup, or move it aside to start afresh"
-            )
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _usage_error(message: str) -> Exception:
-    from .errors import UserError
-
-    return UserError(message)
